@@ -1,0 +1,68 @@
+// Decoding of KVM exits and the pure decision of what each one means for the guest program.
+//
+//   DecodedExit e = DecodeExit(vcpu.Run(), *vcpu.run());
+//   ExitAction a = DecideExit(e);
+//   switch (a.kind) { case ExitActionKind::kSyscall: ...; case ExitActionKind::kSignal: ... }
+//
+// Both functions are pure (no KVM, no I/O) so unit tests feed them exits directly.
+#ifndef IX_VMM_EXIT_H_
+#define IX_VMM_EXIT_H_
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+
+namespace ix::vmm {
+
+enum class ExitKind : uint8_t {
+  kSyscall,        // the LSTAR stub's hypercall
+  kException,      // an IDT stub's hypercall: the frame is on the IST stack
+  kInterrupted,    // KVM_RUN returned -EINTR or KVM_EXIT_INTR: a host signal is pending
+  kMemoryFault,    // KVM_RUN returned -EFAULT: a ring-3 access the host could not back
+  kUnbackedMmio,   // ring-0 access to a guest-physical address with no slot (gpa is the address)
+  kShutdown,       // triple fault
+  kIo,             // port I/O from the guest program (only ring 0 can do it)
+  kHlt,
+  kInternalError,  // KVM could not emulate an instruction, or entry failed
+  kRunError,       // KVM_RUN failed with another errno
+  kOther,
+  kCount,
+};
+
+struct DecodedExit {
+  ExitKind kind = ExitKind::kOther;
+  int run_errno = 0;        // for kRunError / kMemoryFault
+  uint32_t reason = 0;      // kvm_run::exit_reason
+  uint64_t gpa = 0;         // for MMIO exits
+  uint32_t suberror = 0;    // for kInternalError
+};
+
+// `run_result` is what Vcpu::Run() returned (0 or -errno).
+DecodedExit DecodeExit(int run_result, const kvm_run& run);
+const char* ExitKindName(ExitKind kind);
+
+enum class ExitActionKind : uint8_t {
+  kSyscall,    // forward the syscall in the guest's registers
+  kException,  // read the exception frame and turn it into a signal (or retry)
+  kResume,     // nothing to do but deliver pending signals and re-enter
+  kSignal,     // raise `signo` in the guest (synchronous fault), at `addr`
+  kKill,       // the guest is beyond repair: kill the process with `signo`, print why
+};
+
+struct ExitAction {
+  ExitActionKind kind;
+  int signo = 0;
+  int si_code = 0;
+  uint64_t addr = 0;
+  const char* why = nullptr;  // for kKill / kSignal: a short reason for --trace and stderr
+};
+
+ExitAction DecideExit(const DecodedExit& exit);
+
+// The signal Linux sends for x86 exception `vector` raised by user code, and its si_code.
+// `error_code` and `cr2` matter for #PF. Returns signo 0 for vectors that are not faults.
+ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2);
+
+}  // namespace ix::vmm
+
+#endif  // IX_VMM_EXIT_H_

@@ -1,0 +1,356 @@
+// Syscall hypercalls (see syscalls.h).
+#include "vmm/syscalls.h"
+
+#include <asm/prctl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ix/hypercall.h"
+#include "vmm/guest_memory.h"
+#include "vmm/raw_syscall.h"
+#include "vmm/signals.h"
+#include "vmm/syscall_table.h"
+#include "vmm/threads.h"
+
+namespace ix::vmm {
+namespace {
+
+bool IsError(long r) { return r < 0 && r > -4096; }
+
+void CountViolation(Vmm* vmm) {
+  __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
+}
+
+// --- tracing ---------------------------------------------------------------------------------
+
+struct LineBuf {
+  char buf[512];
+  int len = 0;
+  void Put(const char* s) {
+    while (*s && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = *s++;
+  }
+  void Hex(uint64_t v) {
+    char tmp[19];
+    int n = 0;
+    do {
+      tmp[n++] = "0123456789abcdef"[v & 15];
+      v >>= 4;
+    } while (v);
+    Put("0x");
+    while (n && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = tmp[--n];
+  }
+  void Dec(long v) {
+    char tmp[21];
+    int n = 0;
+    uint64_t u = v < 0 ? -static_cast<uint64_t>(v) : v;
+    do {
+      tmp[n++] = '0' + u % 10;
+      u /= 10;
+    } while (u);
+    if (v < 0) Put("-");
+    while (n && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = tmp[--n];
+  }
+};
+
+void TraceCall(const Vmm* vmm, long nr, const uint64_t* a, const char* result_prefix, long ret,
+               bool has_result, const char* note) {
+  LineBuf b;
+  b.Put("[ix ");
+  b.Dec(RawSyscall(SYS_gettid));
+  b.Put("] ");
+  const char* name = SyscallName(nr);
+  if (name) b.Put(name);
+  else {
+    b.Put("syscall_");
+    b.Dec(nr);
+  }
+  b.Put("(");
+  int last = 5;
+  while (last >= 0 && a[last] == 0) --last;
+  for (int i = 0; i <= last; ++i) {
+    if (i) b.Put(", ");
+    if (a[i] < 4096) b.Dec(static_cast<long>(a[i]));
+    else b.Hex(a[i]);
+  }
+  b.Put(") = ");
+  if (!has_result) b.Put("?");
+  else if (IsError(ret)) {
+    b.Dec(-1);
+    b.Put(" ");
+    const char* en = strerrorname_np(static_cast<int>(-ret));
+    b.Put(en ? en : "E?");
+  } else if (ret >= 0 && ret < 4096) b.Dec(ret);
+  else b.Hex(ret);
+  if (result_prefix) b.Put(result_prefix);
+  if (note) {
+    b.Put(" (");
+    b.Put(note);
+    b.Put(")");
+  }
+  b.Put("\n");
+  TraceWrite(vmm, b.buf, b.len);
+}
+
+// --- memory ----------------------------------------------------------------------------------
+
+// Makes a successful mapping reachable by the guest; undoes it if the VM cannot cover it.
+long CoverResult(Vmm* vmm, long ret, uint64_t len) {
+  if (IsError(ret)) return ret;
+  if (vmm->as.Cover(vmm->vm_fd, ret, len) < 0) {
+    RawSyscall(SYS_munmap, ret, len);
+    return -ENOMEM;
+  }
+  return ret;
+}
+
+long SysMemory(Vmm* vmm, long nr, const uint64_t* a) {
+  switch (nr) {
+    case SYS_mmap: {
+      if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && vmm->as.OverlapsPrivate(a[0], a[1])) {
+        CountViolation(vmm);
+        return -EINVAL;
+      }
+      long ret = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      return a[2] == PROT_NONE ? ret : CoverResult(vmm, ret, a[1]);
+    }
+    case SYS_mprotect:
+    case SYS_pkey_mprotect: {
+      if (vmm->as.OverlapsPrivate(a[0], a[1])) {
+        CountViolation(vmm);
+        return -ENOMEM;
+      }
+      long ret = RawSyscall6(nr, a[0], a[1], a[2], a[3], 0, 0);
+      if (!IsError(ret) && a[2] != PROT_NONE) vmm->as.Cover(vmm->vm_fd, a[0], a[1]);
+      return ret;
+    }
+    case SYS_munmap:
+    case SYS_madvise:
+    case SYS_mlock:
+    case SYS_munlock:
+    case SYS_msync:
+    case SYS_remap_file_pages:
+      if (vmm->as.OverlapsPrivate(a[0], a[1])) {
+        CountViolation(vmm);
+        return -EINVAL;
+      }
+      return RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    case SYS_mremap: {
+      if (vmm->as.OverlapsPrivate(a[0], a[1]) ||
+          ((a[3] & MREMAP_FIXED) && vmm->as.OverlapsPrivate(a[4], a[2]))) {
+        CountViolation(vmm);
+        return -EINVAL;
+      }
+      return CoverResult(vmm, RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], 0), a[2]);
+    }
+    case SYS_brk: {
+      long ret = RawSyscall(SYS_brk, a[0]);
+      if (static_cast<uint64_t>(ret) > vmm->brk_base) {
+        vmm->as.Cover(vmm->vm_fd, vmm->brk_base, ret - vmm->brk_base);
+      }
+      return ret;
+    }
+    case SYS_shmat: {
+      long ret = RawSyscall(nr, a[0], a[1], a[2]);
+      if (!IsError(ret)) vmm->as.CoverFromProcMaps(vmm->vm_fd);
+      return ret;
+    }
+  }
+  return -ENOSYS;
+}
+
+// --- descriptors -----------------------------------------------------------------------------
+
+long SysCloseRange(Vmm* vmm, uint64_t first, uint64_t last, uint64_t flags) {
+  // Close everything asked for except the VMM's descriptors, in the pieces between them.
+  if (first > last) return -EINVAL;
+  uint64_t cur = first;
+  for (;;) {
+    uint64_t hole = ~0ull;
+    for (int i = 0; i < vmm->nvmm_fds; ++i) {
+      uint64_t fd = vmm->vmm_fds[i];
+      if (fd >= cur && fd <= last && fd < hole) hole = fd;
+    }
+    if (hole == ~0ull) return RawSyscall(SYS_close_range, cur, last, flags);
+    if (hole > cur) {
+      long r = RawSyscall(SYS_close_range, cur, hole - 1, flags);
+      if (IsError(r)) return r;
+    }
+    if (hole == last) return 0;
+    cur = hole + 1;
+  }
+}
+
+long SysFd(Vmm* vmm, long nr, const uint64_t* a) {
+  switch (nr) {
+    case SYS_close:
+      // The program may close "everything"; the VMM's own descriptors stay open (and the call
+      // reports success, as it would have for a descriptor the program had).
+      if (IsVmmFd(vmm, static_cast<int>(a[0]))) return 0;
+      return RawSyscall(nr, a[0]);
+    case SYS_dup2:
+    case SYS_dup3:
+      if (IsVmmFd(vmm, static_cast<int>(a[1]))) {
+        CountViolation(vmm);
+        return -EBUSY;
+      }
+      return RawSyscall(nr, a[0], a[1], a[2]);
+    case SYS_close_range:
+      return SysCloseRange(vmm, a[0], a[1], a[2]);
+  }
+  return -ENOSYS;
+}
+
+// --- FS/GS base ------------------------------------------------------------------------------
+
+long SysArchPrctl(Vmm* vmm, VcpuThread* t, const uint64_t* a) {
+  int code = static_cast<int>(a[0]);
+  if (code != ARCH_SET_FS && code != ARCH_GET_FS && code != ARCH_SET_GS && code != ARCH_GET_GS) {
+    return RawSyscall(SYS_arch_prctl, a[0], a[1]);
+  }
+  kvm_sregs s;
+  long r = RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_GET_SREGS, reinterpret_cast<long>(&s));
+  if (r < 0) return r;
+  switch (code) {
+    case ARCH_GET_FS:
+      return CopyToGuest(vmm, a[1], &s.fs.base, 8) ? 0 : -EFAULT;
+    case ARCH_GET_GS:
+      return CopyToGuest(vmm, a[1], &s.gs.base, 8) ? 0 : -EFAULT;
+    case ARCH_SET_FS:
+    case ARCH_SET_GS: {
+      if (a[1] >= (1ull << 47)) return -EPERM;
+      // Keep the host thread's base equal to the guest's, as the kernel would see it.
+      r = RawSyscall(SYS_arch_prctl, a[0], a[1]);
+      if (r < 0) return r;
+      (code == ARCH_SET_FS ? s.fs.base : s.gs.base) = a[1];
+      r = RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_SET_SREGS, reinterpret_cast<long>(&s));
+      return r < 0 ? r : 0;
+    }
+  }
+  return -EINVAL;
+}
+
+// Makes the call the policy decided on; returns true when it was refused (ret set).
+bool ApplyPolicy(Vmm* vmm, long nr, const uint64_t* a, long* ret) {
+  PolicyEntry p = vmm->policy.For(nr);
+  if (p.action == PolicyAction::kAllow) return false;
+  if (nr >= 0 && nr < kRunStatsSyscalls) __atomic_add_fetch(&vmm->stats->denied[nr], 1, __ATOMIC_RELAXED);
+  if (p.action == PolicyAction::kKill) {
+    TraceCall(vmm, nr, a, nullptr, 0, false, "killed by policy");
+    static const char kMsg[] = "ix-run: syscall refused by policy (kill): ";
+    LineBuf b;
+    b.Put(kMsg);
+    const char* name = SyscallName(nr);
+    b.Put(name ? name : "?");
+    b.Put("\n");
+    RawSyscall(SYS_write, 2, reinterpret_cast<long>(b.buf), b.len);
+    KillWithSignal(SIGSYS);
+  }
+  *ret = -static_cast<long>(p.err);
+  return true;
+}
+
+}  // namespace
+
+void TraceWrite(const Vmm* vmm, const char* text, int len) {
+  if (vmm->opts.trace_fd >= 0) RawSyscall(SYS_write, vmm->opts.trace_fd, reinterpret_cast<long>(text), len);
+}
+
+bool IsVmmFd(const Vmm* vmm, int fd) {
+  if (fd < 0) return false;
+  for (int i = 0; i < vmm->nvmm_fds; ++i) {
+    if (vmm->vmm_fds[i] == fd) return true;
+  }
+  return false;
+}
+
+void AddVmmFd(Vmm* vmm, int fd) {
+  if (fd < 0 || IsVmmFd(vmm, fd)) return;
+  if (vmm->nvmm_fds < static_cast<int>(sizeof(vmm->vmm_fds) / sizeof(int))) vmm->vmm_fds[vmm->nvmm_fds++] = fd;
+}
+
+void HandleSyscall(Vmm* vmm, VcpuThread* t) {
+  kvm_regs& regs = t->run->s.regs.regs;
+  long nr = static_cast<long>(regs.rax);
+  const uint64_t a[6] = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
+  if (nr >= 0 && nr < kRunStatsSyscalls) __atomic_add_fetch(&vmm->stats->syscalls[nr], 1, __ATOMIC_RELAXED);
+  else __atomic_add_fetch(&vmm->stats->other_syscalls, 1, __ATOMIC_RELAXED);
+  t->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+
+  long ret = 0;
+  if (ApplyPolicy(vmm, nr, a, &ret)) {
+    if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, "denied by policy");
+    regs.rax = ret;
+    regs.rip = regs.rcx;
+    regs.rflags = regs.r11;
+    return;
+  }
+  switch (nr) {
+    case SYS_rt_sigaction:
+      ret = SysRtSigaction(vmm, static_cast<int>(a[0]), a[1], a[2], a[3]);
+      break;
+    case SYS_sigaltstack:
+      ret = SysSigaltstack(vmm, t, regs, a[0], a[1]);
+      break;
+    case SYS_rt_sigreturn:
+      if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, 0, false, nullptr);
+      if (!SysRtSigreturn(vmm, t, regs)) KillWithSignal(SIGSEGV);
+      return;  // every register comes from the frame
+    case SYS_clone:
+    case SYS_fork:
+    case SYS_vfork:
+      ret = SysClone(vmm, t, nr, a);
+      if (ret == kCloneChildReady) return;  // a forked child: its new vCPU holds the state
+      break;
+    case SYS_clone3:
+      ret = -ENOSYS;  // glibc falls back to clone, which the VMM handles
+      break;
+    case SYS_execve:
+    case SYS_execveat:
+      if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, 0, false, nullptr);
+      ret = SysExecve(vmm, nr, a);
+      break;
+    case SYS_exit:
+      if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, 0, false, nullptr);
+      ExitThread(vmm, t, static_cast<int>(a[0]));
+    case SYS_exit_group:
+      if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, 0, false, nullptr);
+      for (;;) RawSyscall(SYS_exit_group, a[0]);
+    case SYS_mmap: case SYS_mprotect: case SYS_pkey_mprotect: case SYS_munmap: case SYS_madvise:
+    case SYS_mlock: case SYS_munlock: case SYS_msync: case SYS_remap_file_pages:
+    case SYS_mremap: case SYS_brk: case SYS_shmat:
+      ret = SysMemory(vmm, nr, a);
+      break;
+    case SYS_close: case SYS_dup2: case SYS_dup3: case SYS_close_range:
+      ret = SysFd(vmm, nr, a);
+      break;
+    case SYS_arch_prctl:
+      ret = SysArchPrctl(vmm, t, a);
+      break;
+    case IX_SYSCALL_GUEST_RING:
+      ret = vmm->opts.ring;
+      break;
+    case IX_SYSCALL_GUEST_EXIT:
+      if (vmm->opts.allow_guest_exit) LeaveGuest(vmm, t);  // does not return
+      ret = -EPERM;
+      break;
+    default:
+      ret = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      break;
+  }
+  if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, nullptr);
+  regs.rflags = regs.r11;
+  if (ret == -EINTR && t->npending > 0 && ShouldRestartSyscall(vmm, t, nr)) {
+    regs.rip = regs.rcx - 2;  // re-execute the `syscall` instruction after the handler
+    regs.rax = nr;
+    return;
+  }
+  regs.rax = ret;
+  regs.rip = regs.rcx;
+}
+
+}  // namespace ix::vmm
