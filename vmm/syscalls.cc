@@ -70,9 +70,8 @@ void TraceCall(const Vmm* vmm, long nr, const uint64_t* a, const char* result_pr
     b.Dec(nr);
   }
   b.Put("(");
-  int last = 5;
-  while (last >= 0 && a[last] == 0) --last;
-  for (int i = 0; i <= last; ++i) {
+  int nargs = SyscallArgCount(nr);
+  for (int i = 0; i < nargs; ++i) {
     if (i) b.Put(", ");
     if (a[i] < 4096) b.Dec(static_cast<long>(a[i]));
     else b.Hex(a[i]);
@@ -84,8 +83,11 @@ void TraceCall(const Vmm* vmm, long nr, const uint64_t* a, const char* result_pr
     b.Put(" ");
     const char* en = strerrorname_np(static_cast<int>(-ret));
     b.Put(en ? en : "E?");
-  } else if (ret >= 0 && ret < 4096) b.Dec(ret);
-  else b.Hex(ret);
+  } else if (nr == SYS_mmap || nr == SYS_mremap || nr == SYS_brk || nr == SYS_shmat) {
+    b.Hex(ret);
+  } else {
+    b.Dec(ret);
+  }
   if (result_prefix) b.Put(result_prefix);
   if (note) {
     b.Put(" (");

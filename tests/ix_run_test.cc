@@ -1,0 +1,257 @@
+// Integration tests of ix-run: real programs from Debian and small test programs run natively and
+// under ix-run in a real KVM guest; outputs, exit codes and deaths must match what Linux gives.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+struct Result {
+  int status = -1;  // raw wait status
+  std::string out, err;
+  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+};
+
+std::string ReadAll(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, n);
+  return s;
+}
+
+// Runs argv with stdout and stderr captured (stderr into a file to avoid pipe deadlocks).
+Result Spawn(const std::vector<std::string>& argv) {
+  int out[2];
+  if (pipe(out) != 0) abort();
+  char err_path[] = "/tmp/ix_run_test_err_XXXXXX";
+  int err_fd = mkstemp(err_path);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err_fd, 2);
+    close(out[0]);
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execvp(a[0], a.data());
+    _exit(127);
+  }
+  close(out[1]);
+  Result r;
+  r.out = ReadAll(out[0]);
+  close(out[0]);
+  waitpid(pid, &r.status, 0);
+  lseek(err_fd, 0, SEEK_SET);
+  r.err = ReadAll(err_fd);
+  close(err_fd);
+  unlink(err_path);
+  return r;
+}
+
+std::string IxRun() { return getenv("IX_RUN_BIN"); }
+std::string Prog(const std::string& name) { return std::string(getenv("IX_TEST_PROGS")) + "/" + name; }
+
+Result Ix(std::vector<std::string> args) {
+  args.insert(args.begin(), IxRun());
+  return Spawn(args);
+}
+Result UnderIx(const std::vector<std::string>& program) {
+  std::vector<std::string> a = {IxRun(), "--"};
+  a.insert(a.end(), program.begin(), program.end());
+  return Spawn(a);
+}
+
+class IxRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "no usable /dev/kvm";
+  }
+  // The program's output and exit status are the same natively and under ix-run.
+  void ExpectSameAsNative(const std::vector<std::string>& program) {
+    Result native = Spawn(program);
+    Result ix = UnderIx(program);
+    EXPECT_EQ(ix.out, native.out) << "stderr under ix-run: " << ix.err;
+    EXPECT_EQ(ix.code(), native.code()) << "stderr under ix-run: " << ix.err;
+  }
+};
+
+TEST_F(IxRunTest, TrueFalseAndExitCodes) {
+  EXPECT_EQ(UnderIx({"/bin/true"}).code(), 0);
+  EXPECT_EQ(UnderIx({"/bin/false"}).code(), 1);
+  EXPECT_EQ(UnderIx({Prog("crash"), "exit:42"}).code(), 42);
+}
+
+TEST_F(IxRunTest, LsOfUsr) { ExpectSameAsNative({"ls", "-l", "/usr"}); }
+
+TEST_F(IxRunTest, ShellPipeline) {
+  ExpectSameAsNative({"sh", "-c", "printf 'b\\na\\nc\\n' | sort | tr a-z A-Z; echo $((6*7)); exit 3"});
+}
+
+TEST_F(IxRunTest, PythonStartsEightThreads) {
+  ExpectSameAsNative({"/usr/bin/python3", "-c",
+                      "import threading\nout = []\n"
+                      "ts = [threading.Thread(target=lambda i=i: out.append(sum(range(i * 100000)))) for i in range(8)]\n"
+                      "[t.start() for t in ts]\n[t.join() for t in ts]\n"
+                      "print(sorted(out), threading.active_count())"});
+}
+
+TEST_F(IxRunTest, GzipAndSqlite) {
+  std::string dir = ::testing::TempDir();
+  std::string in = dir + "/ix_gz_input";
+  {
+    std::ofstream f(in);
+    for (int i = 0; i < 200000; ++i) f << i * 7919 % 100003 << '\n';
+  }
+  ExpectSameAsNative({"sh", "-c", "gzip -n -c " + in + " | sha256sum"});
+  ExpectSameAsNative({"sqlite3", ":memory:",
+                      "create table t(x); with recursive c(i) as (select 1 union all select i+1 "
+                      "from c where i < 10000) insert into t select i from c; select count(*), "
+                      "sum(x), max(x) from t;"});
+  unlink(in.c_str());
+}
+
+TEST_F(IxRunTest, ForkExecAndWait) { ExpectSameAsNative({Prog("forkexec")}); }
+
+TEST_F(IxRunTest, SignalSemantics) {
+  Result native = Spawn({Prog("signals")});
+  ASSERT_EQ(native.code(), 0) << native.err;
+  Result ix = UnderIx({Prog("signals")});
+  EXPECT_EQ(ix.out, native.out) << ix.err;
+  EXPECT_EQ(ix.code(), 0);
+}
+
+TEST_F(IxRunTest, DeathsMatchLinux) {
+  for (const char* mode : {"null", "wild", "ro", "ud2", "div0", "abort", "stack", "int3"}) {
+    Result native = Spawn({Prog("crash"), mode});
+    ASSERT_TRUE(WIFSIGNALED(native.status)) << mode;
+    Result ix = UnderIx({Prog("crash"), mode});
+    EXPECT_EQ(ix.code(), 128 + WTERMSIG(native.status)) << mode << ": " << ix.err;
+  }
+}
+
+TEST_F(IxRunTest, MainStackGrowsInTheGuest) { ExpectSameAsNative({Prog("deep_stack")}); }
+
+TEST_F(IxRunTest, StatsCountEveryGetpid) {
+  for (int n : {1000, 4321}) {
+    std::string json = ::testing::TempDir() + "/ix_stats.json";
+    Result r = Ix({"--stats_json=" + json, "--", Prog("getpid_n"), std::to_string(n)});
+    ASSERT_EQ(r.code(), 0) << r.err;
+    std::ifstream f(json);
+    nlohmann::json j = nlohmann::json::parse(f);
+    EXPECT_EQ(j["syscalls"]["getpid"]["count"], n);
+    EXPECT_GE(j["hypercall_ns"]["count"].get<uint64_t>(), static_cast<uint64_t>(n));
+    EXPECT_EQ(j["exit_code"], 0);
+    unlink(json.c_str());
+  }
+}
+
+TEST_F(IxRunTest, ProgramSeesTheGuestRing) {
+  Result native = Spawn({Prog("cpl")});
+  EXPECT_EQ(native.out, "cpl=3 vmm_ring=-1\n");
+  Result ix = Ix({"--ring=3", "--", Prog("cpl")});
+  EXPECT_EQ(ix.out, "cpl=3 vmm_ring=3\n") << ix.err;
+}
+
+TEST_F(IxRunTest, TraceShowsSyscalls) {
+  std::string trace = ::testing::TempDir() + "/ix_trace.txt";
+  Result r = Ix({"--trace_file=" + trace, "--", Prog("getpid_n"), "3"});
+  ASSERT_EQ(r.code(), 0) << r.err;
+  std::ifstream f(trace);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string t = ss.str();
+  int getpids = 0;
+  for (size_t p = 0; (p = t.find("getpid() = ", p)) != std::string::npos; ++p) ++getpids;
+  EXPECT_EQ(getpids, 3) << t;
+  EXPECT_NE(t.find("exit_group(0) = ?"), std::string::npos) << t;
+  unlink(trace.c_str());
+}
+
+TEST_F(IxRunTest, PolicyDeniesAndKills) {
+  std::string policy = ::testing::TempDir() + "/ix_policy.txt";
+  {
+    std::ofstream f(policy);
+    f << "# test policy\nmkdir deny EACCES\nmkdirat deny EACCES\ngetppid kill\n";
+  }
+  std::string dir = ::testing::TempDir() + "/ix_policy_dir";
+  rmdir(dir.c_str());
+  std::string json = ::testing::TempDir() + "/ix_policy.json";
+  Result r = Ix({"--policy=" + policy, "--stats_json=" + json, "--", "mkdir", dir});
+  EXPECT_NE(r.code(), 0);
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  struct stat st;
+  EXPECT_NE(stat(dir.c_str(), &st), 0) << "the denied mkdir happened";
+  std::ifstream f(json);
+  nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_GE(j["total_denied"].get<int>(), 1);
+  Result k = Ix({"--policy=" + policy, "--", "sh", "-c", "echo $PPID"});
+  EXPECT_EQ(k.code(), 128 + SIGSYS) << k.err;
+  EXPECT_NE(k.err.find("getppid"), std::string::npos) << k.err;
+  unlink(policy.c_str());
+  unlink(json.c_str());
+}
+
+TEST_F(IxRunTest, BadPolicyNamesTheLine) {
+  std::string policy = ::testing::TempDir() + "/ix_bad_policy.txt";
+  {
+    std::ofstream f(policy);
+    f << "getpid allow\n\nopenat permit\n";
+  }
+  Result r = Ix({"--policy=" + policy, "--", "/bin/true"});
+  EXPECT_EQ(r.code(), 2);
+  EXPECT_NE(r.err.find("ix_bad_policy.txt:3: unknown action 'permit'"), std::string::npos) << r.err;
+  unlink(policy.c_str());
+}
+
+TEST_F(IxRunTest, MissingOrUnrunnablePrograms) {
+  Result missing = UnderIx({"no-such-program-ix"});
+  EXPECT_EQ(missing.code(), 127);
+  EXPECT_NE(missing.err.find("no-such-program-ix: command not found"), std::string::npos) << missing.err;
+  Result nopath = UnderIx({"/nonexistent/prog"});
+  EXPECT_EQ(nopath.code(), 127);
+  EXPECT_EQ(UnderIx({"/etc/hostname"}).code(), 126);  // not executable
+  Result stat = UnderIx({"/sbin/ldconfig", "-p"});
+  EXPECT_EQ(stat.code(), 126);
+  EXPECT_NE(stat.err.find("statically linked"), std::string::npos) << stat.err;
+}
+
+TEST_F(IxRunTest, UnusableKvmIsAClearError) {
+  Result none = Ix({"--kvm_device=/nonexistent/kvm", "--", "/bin/true"});
+  EXPECT_EQ(none.code(), 1);
+  EXPECT_NE(none.err.find("cannot use KVM: open /nonexistent/kvm: No such file"), std::string::npos) << none.err;
+  Result notkvm = Ix({"--kvm_device=/dev/null", "--", "/bin/true"});
+  EXPECT_EQ(notkvm.code(), 1) << notkvm.err;
+  // Without permission: as the unprivileged user nobody (/dev/kvm is root-only here).
+  struct stat st;
+  if (stat("/dev/kvm", &st) == 0 && !(st.st_mode & S_IROTH) && access("/usr/bin/setpriv", X_OK) == 0) {
+    Result denied = Spawn({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                         IxRun(), "--", "/bin/true"});
+    EXPECT_EQ(denied.code(), 1) << denied.err;
+    EXPECT_NE(denied.err.find("Permission denied"), std::string::npos) << denied.err;
+  }
+}
+
+TEST_F(IxRunTest, HelpAndInfo) {
+  Result help = Ix({"--help"});
+  EXPECT_NE((help.out + help.err).find("Usage: ix-run [options] -- PROGRAM"), std::string::npos);
+  Result info = Ix({"--info"});
+  EXPECT_EQ(info.code(), 0) << info.err;
+  EXPECT_NE(info.out.find("KVM backend:"), std::string::npos);
+  EXPECT_NE(info.out.find("default ring:"), std::string::npos);
+  Result bad = Ix({"--ring=2", "--", "/bin/true"});
+  EXPECT_EQ(bad.code(), 2);
+}
+
+}  // namespace

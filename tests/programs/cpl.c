@@ -1,0 +1,14 @@
+// Test program: prints the privilege level its code runs at (CS & 3): 3 natively on Linux, and
+// the guest ring under ix-run. Also reports the VMM's answer to IX_SYSCALL_GUEST_RING.
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(void) {
+  uint16_t cs;
+  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+  long ring = syscall(0x1d0e0002);
+  printf("cpl=%d vmm_ring=%ld\n", cs & 3, ring);
+  return 0;
+}
