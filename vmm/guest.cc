@@ -22,8 +22,6 @@
 #include "vmm/syscalls.h"
 #include "vmm/threads.h"
 
-extern "C" long ix_vmm_enter(ix::vmm::VcpuThread* t);
-
 namespace ix::vmm {
 
 namespace {
@@ -149,7 +147,7 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
 
 int DefaultRing(const KvmInfo& info) { return info.pvm ? 3 : 0; }
 
-absl::Status EnterGuest(const GuestOptions& o) {
+absl::StatusOr<VcpuThread*> PrepareGuest(const GuestOptions& o) {
   if (o.ring != -1 && o.ring != 0 && o.ring != 3) {
     return absl::InvalidArgumentError(absl::StrFormat("guest ring must be 0 or 3, not %d", o.ring));
   }
@@ -176,9 +174,15 @@ absl::Status EnterGuest(const GuestOptions& o) {
   kvm->ReleaseFd();  // the VMM owns /dev/kvm from here on (vmm->kvm_fd)
   SetCurrentVmm(vmm);
   SyncHostSignalHandlers(vmm);
-  long r = ix_vmm_enter(ThreadBlock(vmm, 0));
+  return ThreadBlock(vmm, 0);
+}
+
+absl::Status EnterGuest(const GuestOptions& o) {
+  absl::StatusOr<VcpuThread*> t = PrepareGuest(o);
+  if (!t.ok()) return t.status();
+  long r = ix_vmm_enter(*t);
   if (r != 0) {
-    SetCurrentVmm(nullptr);
+    ReleaseGuest();
     return absl::InternalError(absl::StrFormat("entering the guest: %s", strerror(static_cast<int>(-r))));
   }
   return absl::OkStatus();  // now in the guest
@@ -187,6 +191,11 @@ absl::Status EnterGuest(const GuestOptions& o) {
 long LeaveGuest() {
   long r = syscall(IX_SYSCALL_GUEST_EXIT);
   if (r != 0) return -errno;
+  ReleaseGuest();
+  return 0;
+}
+
+void ReleaseGuest() {
   Vmm* vmm = CurrentVmm();
   SetCurrentVmm(nullptr);
   if (vmm != nullptr) {
@@ -198,7 +207,6 @@ long LeaveGuest() {
     close(vmm->kvm_fd);
     munmap(reinterpret_cast<void*>(vmm->base), kPrivateSize);
   }
-  return 0;
 }
 
 int CurrentGuestRing() {

@@ -36,6 +36,13 @@ int DefaultRing(const KvmInfo& info);
 
 absl::Status EnterGuest(const GuestOptions& options);
 
+// The two halves of EnterGuest, for callers whose code after entry must be freestanding (guest
+// ring 0 where it is emulated, as in tests): PrepareGuest builds the VM and vCPU 0 for the calling
+// thread; ix_vmm_enter(t) then continues in the guest, returning 0 there (-errno natively if the
+// vCPU cannot start). After the guest's IX_SYSCALL_GUEST_EXIT, ReleaseGuest frees the VM.
+absl::StatusOr<VcpuThread*> PrepareGuest(const GuestOptions& options);
+void ReleaseGuest();
+
 // From inside the guest: continues natively and releases the VM. Returns 0, or -EPERM when the
 // VMM was not told to allow it, -ENOSYS when not in a guest.
 long LeaveGuest();
@@ -44,5 +51,7 @@ long LeaveGuest();
 int CurrentGuestRing();
 
 }  // namespace ix::vmm
+
+extern "C" long ix_vmm_enter(ix::vmm::VcpuThread* t);
 
 #endif  // IX_VMM_GUEST_H_

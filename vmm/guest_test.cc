@@ -147,5 +147,25 @@ TEST_F(GuestTest, ThreadsGetTheirOwnVcpus) {
   }
 }
 
+extern "C" long IxRing0Body(void* thread, long n, volatile long* out);
+
+// Ring 0 (Dune semantics): on kvm_pvm the guest's ring 0 is emulated and cannot run glibc, so the
+// code that runs there is freestanding (guest_ring0_body.c).
+TEST_F(GuestTest, Ring0RunsFreestandingCodeAndForwardsSyscalls) {
+  GuestOptions o;
+  o.ring = 0;
+  o.allow_guest_exit = true;
+  absl::StatusOr<VcpuThread*> t = PrepareGuest(o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  volatile long out[4] = {-1, -1, -1, -1};
+  long r = IxRing0Body(*t, 50, out);
+  ReleaseGuest();
+  ASSERT_EQ(r, 0);
+  EXPECT_EQ(out[0], 0);
+  EXPECT_EQ(out[1], getpid());
+  EXPECT_EQ(out[2], 0);
+  EXPECT_EQ(out[3], 50);
+}
+
 }  // namespace
 }  // namespace ix::vmm
