@@ -23,7 +23,7 @@ packages=(
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev
   iproute2 iputils-ping procps strace
   python3 sqlite3 gzip coreutils
-  socat curl sockperf
+  socat curl sockperf memcached libmemcached-tools python3-pymemcache rsync
 )
 
 if [[ $install == 1 ]]; then

@@ -157,6 +157,19 @@ TEST_F(IxRunTest, StatsCountEveryGetpid) {
   }
 }
 
+TEST_F(IxRunTest, VdsoClockNeedsNoHypercalls) {
+  std::string json = ::testing::TempDir() + "/ix_vdso.json";
+  Result r = Ix({"--stats_json=" + json, "--", Prog("vdso_clock"), "20000"});
+  ASSERT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "monotonic=1\n");
+  std::ifstream f(json);
+  nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_FALSE(j["syscalls"].contains("clock_gettime"));
+  EXPECT_FALSE(j["syscalls"].contains("gettimeofday"));
+  EXPECT_LT(j["total_syscalls"].get<int>(), 20);
+  unlink(json.c_str());
+}
+
 TEST_F(IxRunTest, ProgramSeesTheGuestRing) {
   Result native = Spawn({Prog("cpl")});
   EXPECT_EQ(native.out, "cpl=3 vmm_ring=-1\n");

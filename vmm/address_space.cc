@@ -102,6 +102,7 @@ int AddressSpace::MapPrivateAndHypercalls(int vm_fd) {
   // The syscall page is user-reachable (the LSTAR stub stays at CPL 3 on kvm_pvm); the exception
   // page is supervisor-only so that ring-3 code cannot forge an exception report.
   if ((r = Map4K(IX_HC_SYSCALL_GVA, IX_HC_SYSCALL_GPA, kPteW | kPteU | kPteNx)) < 0) return r;
+  if ((r = Map4K(IX_HC_NOP_GVA, IX_HC_NOP_GPA, kPteW | kPteU | kPteNx)) < 0) return r;
   return Map4K(IX_HC_EXCEPTION_GVA, IX_HC_EXCEPTION_GPA, kPteW | kPteNx);
 }
 

@@ -24,6 +24,7 @@ DecodedExit DecodeExit(int run_result, const kvm_run& run) {
       e.gpa = run.mmio.phys_addr;
       if (e.gpa == IX_HC_SYSCALL_GPA) e.kind = ExitKind::kSyscall;
       else if (e.gpa == IX_HC_EXCEPTION_GPA) e.kind = ExitKind::kException;
+      else if (e.gpa == IX_HC_NOP_GPA) e.kind = ExitKind::kNop;
       else e.kind = ExitKind::kUnbackedMmio;
       break;
     case KVM_EXIT_INTR: e.kind = ExitKind::kInterrupted; break;
@@ -44,6 +45,7 @@ const char* ExitKindName(ExitKind kind) {
   switch (kind) {
     case ExitKind::kSyscall: return "syscall";
     case ExitKind::kException: return "exception";
+    case ExitKind::kNop: return "nop";
     case ExitKind::kInterrupted: return "interrupted";
     case ExitKind::kMemoryFault: return "memory_fault";
     case ExitKind::kUnbackedMmio: return "unbacked_mmio";
@@ -62,6 +64,7 @@ ExitAction DecideExit(const DecodedExit& exit) {
   switch (exit.kind) {
     case ExitKind::kSyscall: return {ExitActionKind::kSyscall};
     case ExitKind::kException: return {ExitActionKind::kException};
+    case ExitKind::kNop:
     case ExitKind::kInterrupted: return {ExitActionKind::kResume};
     case ExitKind::kMemoryFault:
       // The guest touched memory its page tables map but the host cannot back with the access

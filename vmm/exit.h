@@ -17,6 +17,7 @@ namespace ix::vmm {
 enum class ExitKind : uint8_t {
   kSyscall,        // the LSTAR stub's hypercall
   kException,      // an IDT stub's hypercall: the frame is on the IST stack
+  kNop,            // the no-op hypercall (benchmarks the bare exit round trip)
   kInterrupted,    // KVM_RUN returned -EINTR or KVM_EXIT_INTR: a host signal is pending
   kMemoryFault,    // KVM_RUN returned -EFAULT: a ring-3 access the host could not back
   kUnbackedMmio,   // ring-0 access to a guest-physical address with no slot (gpa is the address)

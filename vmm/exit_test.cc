@@ -23,6 +23,8 @@ kvm_run Mmio(uint64_t gpa) {
 TEST(DecodeExit, HypercallsByAddress) {
   EXPECT_EQ(DecodeExit(0, Mmio(IX_HC_SYSCALL_GPA)).kind, ExitKind::kSyscall);
   EXPECT_EQ(DecodeExit(0, Mmio(IX_HC_EXCEPTION_GPA)).kind, ExitKind::kException);
+  EXPECT_EQ(DecodeExit(0, Mmio(IX_HC_NOP_GPA)).kind, ExitKind::kNop);
+  EXPECT_EQ(DecideExit(DecodeExit(0, Mmio(IX_HC_NOP_GPA))).kind, ExitActionKind::kResume);
   DecodedExit other = DecodeExit(0, Mmio(0x7f0012345678));
   EXPECT_EQ(other.kind, ExitKind::kUnbackedMmio);
   EXPECT_EQ(other.gpa, 0x7f0012345678u);

@@ -23,6 +23,9 @@ extern "C" long ix_vmm_enter(ix::vmm::VcpuThread* t);
 extern "C" [[noreturn]] void ix_vmm_resume_native(const kvm_regs* regs);
 
 namespace ix::vmm {
+
+static_assert(static_cast<int>(ExitKind::kCount) <= kRunStatsExitKinds, "RunStats::exits too small");
+
 namespace {
 
 

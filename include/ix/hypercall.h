@@ -26,6 +26,9 @@
 #define IX_HC_EXCEPTION_GPA 0x0000800000001000ull
 #define IX_HC_SYSCALL_GVA 0xfffff88000000000ull
 #define IX_HC_EXCEPTION_GVA 0xfffff88000001000ull
+/* A hypercall that does nothing: the raw exit round trip, for benchmarks and liveness checks. */
+#define IX_HC_NOP_GPA 0x0000800000002000ull
+#define IX_HC_NOP_GVA 0xfffff88000002000ull
 
 /* VMM-private memory (page tables, descriptor tables, ring-0 stacks, host-side state) is mapped in
  * the guest only here, supervisor-only, never at its host-virtual address (PML4 slot 496). */

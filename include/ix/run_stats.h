@@ -13,7 +13,7 @@ namespace ix {
 inline constexpr uint64_t kRunStatsMagic = 0x5354415453525849ull;  // "IXRSTATS"
 inline constexpr uint32_t kRunStatsVersion = 1;
 inline constexpr int kRunStatsSyscalls = 512;
-inline constexpr int kRunStatsExitKinds = 16;
+inline constexpr int kRunStatsExitKinds = 16;  // > the number of vmm::ExitKind values
 
 struct RunStats {
   uint64_t magic;    // kRunStatsMagic, set by ix-run
