@@ -12,6 +12,7 @@
 
 #include "ix/hypercall.h"
 #include "vmm/guest_memory.h"
+#include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"
 #include "vmm/syscall_table.h"
@@ -27,35 +28,6 @@ void CountViolation(Vmm* vmm) {
 }
 
 // --- tracing ---------------------------------------------------------------------------------
-
-struct LineBuf {
-  char buf[512];
-  int len = 0;
-  void Put(const char* s) {
-    while (*s && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = *s++;
-  }
-  void Hex(uint64_t v) {
-    char tmp[19];
-    int n = 0;
-    do {
-      tmp[n++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v);
-    Put("0x");
-    while (n && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = tmp[--n];
-  }
-  void Dec(long v) {
-    char tmp[21];
-    int n = 0;
-    uint64_t u = v < 0 ? -static_cast<uint64_t>(v) : v;
-    do {
-      tmp[n++] = '0' + u % 10;
-      u /= 10;
-    } while (u);
-    if (v < 0) Put("-");
-    while (n && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = tmp[--n];
-  }
-};
 
 void TraceCall(const Vmm* vmm, long nr, const uint64_t* a, const char* result_prefix, long ret,
                bool has_result, const char* note) {

@@ -14,6 +14,7 @@
 #include "vmm/cpu.h"
 #include "vmm/exit.h"
 #include "vmm/guest.h"
+#include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"
 #include "vmm/syscalls.h"
@@ -33,33 +34,18 @@ void WriteStderr(const char* msg) {
   RawSyscall(SYS_write, 2, reinterpret_cast<long>(msg), strlen(msg));
 }
 
-// Hex formatting without allocation for the few messages the exit path prints.
 void WriteKillMessage(const char* why, uint64_t rip, uint64_t addr) {
-  char buf[256];
-  int n = 0;
-  auto put = [&](const char* s) {
-    while (*s && n < 250) buf[n++] = *s++;
-  };
-  auto hex = [&](uint64_t v) {
-    put("0x");
-    char tmp[16];
-    int k = 0;
-    do {
-      tmp[k++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v);
-    while (k && n < 250) buf[n++] = tmp[--k];
-  };
-  put("ix-run: ");
-  put(why);
-  put(" at rip ");
-  hex(rip);
+  LineBuf b;
+  b.Put("ix-run: ");
+  b.Put(why);
+  b.Put(" at rip ");
+  b.Hex(rip);
   if (addr) {
-    put(", address ");
-    hex(addr);
+    b.Put(", address ");
+    b.Hex(addr);
   }
-  put("\n");
-  RawSyscall(SYS_write, 2, reinterpret_cast<long>(buf), n);
+  b.Put("\n");
+  RawSyscall(SYS_write, 2, reinterpret_cast<long>(b.buf), b.len);
 }
 
 // The main thread's stack grows on demand, but KVM faulting in guest pages does not grow it (GUP
