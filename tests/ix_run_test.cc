@@ -157,6 +157,31 @@ TEST_F(IxRunTest, StatsCountEveryGetpid) {
   }
 }
 
+// The kernel never touches VMM-private memory or descriptors on the program's behalf.
+TEST_F(IxRunTest, EscapeAttemptsAreRefused) {
+  std::string json = ::testing::TempDir() + "/ix_escape.json";
+  Result r = Ix({"--stats_json=" + json, "--", Prog("escape")});
+  ASSERT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out,
+            "found\n"
+            "read-into EFAULT\n"
+            "read-across EFAULT\n"
+            "readv EFAULT\n"
+            "process_vm_writev EFAULT\n"
+            "write-from EFAULT\n"
+            "open-proc-self-mem EACCES\n"
+            "ptrace EPERM\n"
+            "kvm-fds seen, usable 0\n"
+            "getpid ok\n")
+      << r.err;
+  std::ifstream f(json);
+  nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_GE(j["counters"]["protection_violations"].get<uint64_t>(), 9u);
+  unlink(json.c_str());
+  // Natively the program finds no private region (and so proves nothing by passing there).
+  EXPECT_EQ(Spawn({Prog("escape")}).out, "no-region\n");
+}
+
 TEST_F(IxRunTest, VdsoClockNeedsNoHypercalls) {
   std::string json = ::testing::TempDir() + "/ix_vdso.json";
   Result r = Ix({"--stats_json=" + json, "--", Prog("vdso_clock"), "20000"});

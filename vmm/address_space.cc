@@ -134,7 +134,7 @@ bool AddressSpace::IsCovered(uint64_t addr) const {
 bool AddressSpace::OverlapsPrivate(uint64_t addr, uint64_t len) const {
   uint64_t end = addr + len;
   if (end < addr) return true;
-  return addr < private_base_ + private_size_ && end > private_base_;
+  return addr < private_base_ + private_size_ + kPrivateGuard && end > private_base_ - kPrivateGuard;
 }
 
 uint64_t AddressSpace::covered_bytes() const {

@@ -21,6 +21,8 @@
 namespace ix::vmm {
 
 inline constexpr uint64_t kChunk = 2ull << 20;
+// PROT_NONE guard on each side of the private region, counted as part of it by OverlapsPrivate.
+inline constexpr uint64_t kPrivateGuard = 64ull << 10;
 inline constexpr uint64_t kUserTop = 0x7ffffffff000ull;  // highest user address + 1 (page aligned)
 
 inline constexpr uint64_t kPteP = 1, kPteW = 2, kPteU = 4, kPtePs = 0x80;
@@ -54,6 +56,7 @@ class AddressSpace {
   // covered (>= 0) or -errno.
   int CoverFromProcMaps(int vm_fd);
   bool IsCovered(uint64_t addr) const;
+  // True if [addr, addr + len) touches the private region or its guard pages (or wraps).
   bool OverlapsPrivate(uint64_t addr, uint64_t len) const;
 
   // Re-creates every slot in a fresh VM (the child after fork); page tables are reused as they are.

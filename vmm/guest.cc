@@ -30,15 +30,21 @@ absl::Status Errno(const char* what) {
   return absl::InternalError(absl::StrFormat("%s: %s (errno %d)", what, strerror(errno), errno));
 }
 
+// The region, 2 MiB aligned, with kPrivateGuard bytes of PROT_NONE on each side: the guards keep
+// a fixed-size struct that starts outside the region from reaching into it (arg_check.h).
 absl::StatusOr<uint64_t> MapPrivateRegion() {
-  void* p = mmap(nullptr, kPrivateSize + kChunk, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  const uint64_t span = kPrivateSize + 2 * kChunk;
+  void* p = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return Errno("mmap of the VMM-private region");
   uint64_t raw = reinterpret_cast<uint64_t>(p);
-  uint64_t base = (raw + kChunk - 1) & ~(kChunk - 1);
-  if (base > raw) munmap(p, base - raw);
-  uint64_t end = raw + kPrivateSize + kChunk;
-  if (end > base + kPrivateSize) munmap(reinterpret_cast<void*>(base + kPrivateSize), end - base - kPrivateSize);
+  uint64_t base = (raw + kPrivateGuard + kChunk - 1) & ~(kChunk - 1);
+  uint64_t lo = base - kPrivateGuard, hi = base + kPrivateSize + kPrivateGuard;
+  if (lo > raw) munmap(p, lo - raw);
+  if (raw + span > hi) munmap(reinterpret_cast<void*>(hi), raw + span - hi);
+  if (mprotect(reinterpret_cast<void*>(base), kPrivateSize, PROT_READ | PROT_WRITE) != 0) {
+    munmap(reinterpret_cast<void*>(lo), hi - lo);
+    return Errno("mprotect of the VMM-private region");
+  }
   return base;
 }
 
@@ -168,7 +174,7 @@ absl::StatusOr<VcpuThread*> PrepareGuest(const GuestOptions& o) {
   s = SetUpVm(vmm, *kvm, o, ring);
   if (!s.ok()) {
     if (vmm->vm_fd > 0) close(vmm->vm_fd);
-    munmap(reinterpret_cast<void*>(*base), kPrivateSize);
+    munmap(reinterpret_cast<void*>(*base - kPrivateGuard), kPrivateSize + 2 * kPrivateGuard);
     return s;
   }
   kvm->ReleaseFd();  // the VMM owns /dev/kvm from here on (vmm->kvm_fd)
@@ -205,7 +211,7 @@ void ReleaseGuest() {
     }
     close(vmm->vm_fd);
     close(vmm->kvm_fd);
-    munmap(reinterpret_cast<void*>(vmm->base), kPrivateSize);
+    munmap(reinterpret_cast<void*>(vmm->base - kPrivateGuard), kPrivateSize + 2 * kPrivateGuard);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "ix/hypercall.h"
+#include "vmm/arg_check.h"
 #include "vmm/guest_memory.h"
 #include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
@@ -228,6 +229,37 @@ bool ApplyPolicy(Vmm* vmm, long nr, const uint64_t* a, long* ret) {
   return true;
 }
 
+bool ReadGuest(const void* ctx, void* dst, uint64_t gva, size_t len) {
+  return CopyFromGuest(static_cast<const Vmm*>(ctx), dst, gva, len);
+}
+
+bool VmmFd(const void* ctx, int fd) { return IsVmmFd(static_cast<const Vmm*>(ctx), fd); }
+
+// Refuses a call that would make the kernel touch VMM-private memory or descriptors; returns true
+// when it was refused (ret set).
+bool RefuseUnsafeArgs(Vmm* vmm, long nr, const uint64_t* a, long* ret) {
+  const ArgCheckEnv env{
+      .forbidden = {vmm->as.private_base() - kPrivateGuard,
+                    vmm->as.private_base() + vmm->as.private_size() + kPrivateGuard},
+      .read = ReadGuest,
+      .is_vmm_fd = VmmFd,
+      .ctx = vmm,
+  };
+  ArgVerdict v = CheckSyscallArgs(nr, a, env);
+  if (v == ArgVerdict::kOk) return false;
+  CountViolation(vmm);
+  *ret = -ArgVerdictErrno(nr, v);
+  return true;
+}
+
+// A descriptor for this process's own /proc/<pid>/mem would let writes bypass every check.
+long RefuseOwnMemFile(Vmm* vmm, long ret) {
+  if (IsError(ret) || !IsOwnMemFile(static_cast<int>(ret), vmm->pid)) return ret;
+  RawSyscall(SYS_close, ret);
+  CountViolation(vmm);
+  return -EACCES;
+}
+
 }  // namespace
 
 void TraceWrite(const Vmm* vmm, const char* text, int len) {
@@ -256,8 +288,11 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
   t->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 
   long ret = 0;
-  if (ApplyPolicy(vmm, nr, a, &ret)) {
-    if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, "denied by policy");
+  const char* refused = nullptr;
+  if (ApplyPolicy(vmm, nr, a, &ret)) refused = "denied by policy";
+  else if (RefuseUnsafeArgs(vmm, nr, a, &ret)) refused = "refused: VMM memory or descriptor";
+  if (refused) {
+    if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, refused);
     regs.rax = ret;
     regs.rip = regs.rcx;
     regs.rflags = regs.r11;
@@ -311,6 +346,9 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
     case IX_SYSCALL_GUEST_EXIT:
       if (vmm->opts.allow_guest_exit) LeaveGuest(vmm, t);  // does not return
       ret = -EPERM;
+      break;
+    case SYS_open: case SYS_openat: case SYS_openat2: case SYS_open_by_handle_at:
+      ret = RefuseOwnMemFile(vmm, RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
       break;
     default:
       ret = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
