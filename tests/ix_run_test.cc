@@ -260,9 +260,41 @@ TEST_F(IxRunTest, MissingOrUnrunnablePrograms) {
   Result nopath = UnderIx({"/nonexistent/prog"});
   EXPECT_EQ(nopath.code(), 127);
   EXPECT_EQ(UnderIx({"/etc/hostname"}).code(), 126);  // not executable
-  Result stat = UnderIx({"/sbin/ldconfig", "-p"});
-  EXPECT_EQ(stat.code(), 126);
-  EXPECT_NE(stat.err.find("statically linked"), std::string::npos) << stat.err;
+}
+
+// Programs that Linux would start in secure mode (LD_PRELOAD ignored) would escape the guest:
+// ix-run refuses them, and an exec from inside fails with EPERM.
+TEST_F(IxRunTest, SecureModeProgramsAreRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to make a set-user-ID copy owned by nobody";
+  std::string dir = ::testing::TempDir();
+  std::string suid = dir + "/ix_suid_true";
+  ASSERT_EQ(system(("cp /bin/true " + suid + " && chown nobody " + suid + " && chmod 4755 " + suid).c_str()), 0);
+  std::string script = dir + "/ix_static_interp.sh";
+  ASSERT_EQ(system(("printf '#!/sbin/ldconfig\\n' > " + script + " && chmod 755 " + script).c_str()), 0);
+  Result direct = UnderIx({suid});
+  EXPECT_EQ(direct.code(), 126);
+  EXPECT_NE(direct.err.find("set-user-ID"), std::string::npos) << direct.err;
+  Result inside = UnderIx({"/bin/sh", "-c", suid + "; echo rc=$?; " + script + "; echo rc=$?"});
+  EXPECT_EQ(inside.out, "rc=126\nrc=126\n") << inside.err;
+  unlink(suid.c_str());
+  unlink(script.c_str());
+}
+
+// Static programs come in through ix-exec-static: Debian's static-pie ldconfig, and a static
+// test program with a thread, a SIGSEGV handler, and fork + exec of static and dynamic children.
+TEST_F(IxRunTest, StaticPrograms) {
+  ExpectSameAsNative({"/sbin/ldconfig", "-p"});
+  setenv("STATIC_PROG_VALUE", "42", 1);
+  ExpectSameAsNative({Prog("static_prog"), "arg"});
+  EXPECT_EQ(UnderIx({Prog("static_prog"), "ring"}).out, "3\n");
+  std::string json = ::testing::TempDir() + "/ix_static.json";
+  Result r = Ix({"--stats_json=" + json, "--", Prog("static_prog"), "arg"});
+  ASSERT_EQ(r.code(), 3) << r.err;
+  std::ifstream f(json);
+  nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["syscalls"]["getpid"]["count"], 100);  // made by the static program in the guest
+  EXPECT_GE(j["counters"]["vms_created"].get<int>(), 3);  // and its children got their own VMs
+  unlink(json.c_str());
 }
 
 TEST_F(IxRunTest, UnusableKvmIsAClearError) {

@@ -1,6 +1,5 @@
-// Checks, with libelf, whether ix-run can bring a program under the VMM: a dynamically linked ELF
-// (the preloaded VMM needs the dynamic loader) or a script (its interpreter is checked by the
-// kernel at exec and preloaded the same way).
+// Checks, with libelf, how ix-run can bring a program under the VMM: a dynamically linked ELF or a
+// script is started with libixrun.so preloaded; a static ELF through ix-exec-static.
 #ifndef IX_TOOLS_ELF_CHECK_H_
 #define IX_TOOLS_ELF_CHECK_H_
 
@@ -11,7 +10,8 @@
 namespace ix::tools {
 
 // OK for dynamically linked x86-64 ELF executables and for "#!" scripts. FailedPrecondition for
-// static executables, InvalidArgument for other ELF files (wrong class or machine).
+// static executables (run them through ix-exec-static), InvalidArgument for other ELF files
+// (wrong class or machine).
 absl::Status CheckRunnable(const std::string& path);
 
 }  // namespace ix::tools

@@ -29,6 +29,7 @@
 #include "ix/run_stats.h"
 #include "tools/elf_check.h"
 #include "tools/run_report.h"
+#include "vmm/exec_target.h"
 #include "vmm/guest.h"
 #include "vmm/kvm.h"
 #include "vmm/policy.h"
@@ -70,6 +71,17 @@ std::string FindPreloadLibrary() {
     if (realpath(p.c_str(), real) != nullptr) return real;
   }
   return "";
+}
+
+// ix-exec-static, which brings static programs under ix: $IX_STATIC_LOADER, else next to ix-run.
+std::string FindStaticLoader() {
+  if (const char* env = getenv("IX_STATIC_LOADER"); env && *env) return env;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return "";
+  exe[n] = 0;
+  std::string p = std::string(dirname(exe)) + "/ix-exec-static";
+  return access(p.c_str(), X_OK) == 0 ? p : "";
 }
 
 // Like execvp's search: the path to exec, or exits 127/126 with the shell's messages.
@@ -128,6 +140,8 @@ int PrintInfo(const std::string& device, int ring_flag) {
   printf("ring for this run: %d%s\n", ring_flag == -1 ? def : ring_flag, ring_flag == -1 ? " (auto)" : "");
   std::string lib = FindPreloadLibrary();
   printf("libixrun.so:       %s\n", lib.empty() ? "NOT FOUND (set IX_PRELOAD_LIB)" : lib.c_str());
+  std::string loader = FindStaticLoader();
+  printf("ix-exec-static:    %s\n", loader.empty() ? "NOT FOUND (set IX_STATIC_LOADER)" : loader.c_str());
   return 0;
 }
 
@@ -171,9 +185,18 @@ int main(int argc, char** argv) {
   }
   std::string program = ResolveProgram(args[1]);
   absl::Status elf = ix::tools::CheckRunnable(program);
-  if (!elf.ok()) Die(kExitCannotRun, program + ": " + std::string(elf.message()));
+  const bool is_static = absl::IsFailedPrecondition(elf);
+  if (!elf.ok() && !is_static) Die(kExitCannotRun, program + ": " + std::string(elf.message()));
+  if (ix::vmm::ClassifyExecTarget(AT_FDCWD, program.c_str(), 0) == ix::vmm::ExecTarget::kEscapes) {
+    Die(kExitCannotRun, program + ": set-user-ID, set-group-ID or file capabilities, or a script run by such " +
+                            "an interpreter: Linux would start it without ix's preloaded VMM");
+  }
   std::string lib = FindPreloadLibrary();
   if (lib.empty()) Die(kExitCannotRun, "cannot find libixrun.so (set IX_PRELOAD_LIB)");
+  std::string loader = FindStaticLoader();
+  if (is_static && loader.empty()) {
+    Die(kExitCannotRun, program + ": statically linked, and ix-exec-static was not found (set IX_STATIC_LOADER)");
+  }
 
   // Statistics shared with every process of the program (fork and exec keep the memfd).
   bool want_stats = absl::GetFlag(FLAGS_stats) || !absl::GetFlag(FLAGS_stats_json).empty();
@@ -207,9 +230,15 @@ int main(int argc, char** argv) {
     setenv("IX_KVM_DEVICE", device.c_str(), 1);
     if (trace_fd >= 0) setenv("IX_TRACE_FD", std::to_string(trace_fd).c_str(), 1);
     if (!policy_path.empty()) setenv("IX_POLICY", policy_path.c_str(), 1);
-    std::vector<char*> argv_exec(args.begin() + 1, args.end());
+    if (!loader.empty()) setenv("IX_STATIC_LOADER", loader.c_str(), 1);
+    std::vector<char*> argv_exec;
+    if (is_static) {  // ix-exec-static PROGRAM ARGV0 ARGS...
+      argv_exec.push_back(loader.data());
+      argv_exec.push_back(program.data());
+    }
+    argv_exec.insert(argv_exec.end(), args.begin() + 1, args.end());
     argv_exec.push_back(nullptr);
-    execv(program.c_str(), argv_exec.data());
+    execv(is_static ? loader.c_str() : program.c_str(), argv_exec.data());
     fprintf(stderr, "ix-run: %s: %s\n", program.c_str(), strerror(errno));
     _exit(errno == ENOENT ? kExitNotFound : kExitCannotRun);
   }

@@ -73,10 +73,12 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   vmm->opts.allow_guest_exit = o.allow_guest_exit;
   vmm->opts.trace_fd = o.trace_fd;
   vmm->opts.stats_fd = o.stats_fd;
-  if (o.preload_path.size() >= sizeof(vmm->opts.preload_path) || o.env_extra.size() >= sizeof(vmm->opts.env_extra)) {
+  if (o.preload_path.size() >= sizeof(vmm->opts.preload_path) || o.env_extra.size() >= sizeof(vmm->opts.env_extra) ||
+      o.static_loader.size() >= sizeof(vmm->opts.static_loader)) {
     return absl::InvalidArgumentError("preload path or IX_* environment too long");
   }
   memcpy(vmm->opts.preload_path, o.preload_path.data(), o.preload_path.size());
+  memcpy(vmm->opts.static_loader, o.static_loader.data(), o.static_loader.size());
   memcpy(vmm->opts.env_extra, o.env_extra.data(), o.env_extra.size());
   vmm->opts.env_extra_len = static_cast<int>(o.env_extra.size());
   vmm->policy = o.policy;

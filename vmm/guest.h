@@ -26,6 +26,7 @@ struct GuestOptions {
   int trace_fd = -1;              // strace-like lines (not closed by the VMM)
   int stats_fd = -1;              // memfd holding struct ix::RunStats shared with ix-run
   std::string preload_path;       // LD_PRELOAD value that brings exec'd images under ix
+  std::string static_loader;      // ix-exec-static, which brings exec'd static programs under ix
   std::string env_extra;          // NUL-separated IX_* variables carried across execve
   Policy policy;
   std::string kvm_path = "/dev/kvm";

@@ -4,7 +4,7 @@
 //
 // Environment (set by ix-run, carried across execve by the VMM):
 //   IX_RUN=1 (required)  IX_RING=0|3|auto  IX_TRACE_FD=N  IX_STATS_FD=N  IX_POLICY=FILE
-//   IX_KVM_DEVICE=PATH  IX_ALLOW_EXIT=1 (tests only)
+//   IX_KVM_DEVICE=PATH  IX_STATIC_LOADER=PATH (ix-exec-static)  IX_ALLOW_EXIT=1 (tests only)
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -43,6 +43,7 @@ __attribute__((constructor(101))) void IxRunEnter() {
   o.stats_fd = EnvInt("IX_STATS_FD", -1);
   o.allow_guest_exit = EnvInt("IX_ALLOW_EXIT", 0) == 1;
   if (const char* dev = getenv("IX_KVM_DEVICE"); dev != nullptr && *dev) o.kvm_path = dev;
+  if (const char* l = getenv("IX_STATIC_LOADER"); l != nullptr) o.static_loader = l;
   if (const char* policy = getenv("IX_POLICY"); policy != nullptr && *policy) {
     absl::StatusOr<ix::vmm::Policy> p = ix::vmm::LoadPolicyFile(policy);
     if (!p.ok()) Fail(std::string(p.status().message()));

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
+#include "vmm/exec_target.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"
@@ -167,7 +168,8 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
 long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
   uint64_t envp = nr == SYS_execve ? a[2] : a[3];
   SpinGuard g(vmm->thread_lock);
-  // scratch: [0, 128K) the new envp vector, [128K, 256K) strings the VMM adds.
+  // scratch: [0, 128K) the new envp vector, [128K, 256K) strings the VMM adds, [256K, 384K) the
+  // argv vector of a static program's loader, [384K, 388K) its path.
   constexpr size_t kMaxEnv = (128 << 10) / 8 - 1;
   auto* vec = reinterpret_cast<uint64_t*>(vmm->scratch);
   char* strings = vmm->scratch + (128 << 10);
@@ -219,6 +221,35 @@ long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
   if (!add_string(preload, plen)) return -E2BIG;
   n = saved_n;
   vec[n] = 0;
+  char* path = vmm->scratch + (384 << 10);
+  if (CopyStringFromGuest(vmm, path, nr == SYS_execve ? a[0] : a[1], 4096) < 0) return -EFAULT;
+  const ExecTarget target = ClassifyExecTarget(nr == SYS_execve ? AT_FDCWD : static_cast<int>(a[0]), path,
+                                               nr == SYS_execve ? 0 : static_cast<int>(a[4]));
+  if (target == ExecTarget::kEscapes) {
+    __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
+    return -EPERM;
+  }
+  if (target == ExecTarget::kStatic) {
+    // ix-exec-static PATH ARGV0 ARGS...: the loader runs under ix and maps the program.
+    if (vmm->opts.static_loader[0] == 0) return -ENOEXEC;
+    bool relative_to_dirfd = nr == SYS_execveat && path[0] != '/' && static_cast<int>(a[0]) != AT_FDCWD;
+    if (relative_to_dirfd) return -ENOEXEC;  // documented limit: fexecve/execveat of a static program
+    constexpr size_t kMaxArgs = (128 << 10) / 8 - 3;
+    auto* args = reinterpret_cast<uint64_t*>(vmm->scratch + (256 << 10));
+    args[0] = reinterpret_cast<uint64_t>(vmm->opts.static_loader);
+    args[1] = reinterpret_cast<uint64_t>(path);
+    uint64_t argv = nr == SYS_execve ? a[1] : a[2];
+    size_t m = 2;
+    for (size_t i = 0; argv != 0; ++i, ++m) {
+      if (m >= kMaxArgs) return -E2BIG;
+      if (!CopyFromGuest(vmm, &args[m], argv + 8 * i, 8)) return -EFAULT;
+      if (args[m] == 0) break;
+    }
+    if (m == 2) args[m++] = reinterpret_cast<uint64_t>(path);  // argv[0] for an empty argv
+    args[m] = 0;
+    return RawSyscall(SYS_execve, reinterpret_cast<long>(vmm->opts.static_loader), reinterpret_cast<long>(args),
+                      reinterpret_cast<long>(vec));
+  }
   if (nr == SYS_execve) return RawSyscall(SYS_execve, a[0], a[1], reinterpret_cast<long>(vec));
   return RawSyscall6(SYS_execveat, a[0], a[1], a[2], reinterpret_cast<long>(vec), a[4], 0);
 }

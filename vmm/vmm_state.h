@@ -76,6 +76,7 @@ struct VmmOptions {
   int trace_fd = -1;               // strace-like lines go here when >= 0
   int stats_fd = -1;               // memfd with struct RunStats, or -1
   char preload_path[512];          // for execve: LD_PRELOAD value that brings a new image under ix
+  char static_loader[512];         // for execve of a static program: ix-exec-static ("": none)
   char env_extra[2048];            // NUL-separated "IX_...=..." strings to carry across execve
   int env_extra_len;
 };
@@ -134,7 +135,7 @@ struct Vmm {
   int ncpuid;
   kvm_cpuid_entry2 cpuid[256];
   kvm_sregs sregs_template;  // long mode, ring chosen; per-thread GDT/TSS patched in
-  char scratch[256 << 10];   // execve environment building (under thread_lock)
+  char scratch[512 << 10];   // execve environment and argument building (under thread_lock)
   AddressSpace as;           // large; keep last
 };
 
