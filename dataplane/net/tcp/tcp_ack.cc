@@ -106,6 +106,7 @@ void TcpEngine::ProcessNewAck(uint32_t idx, uint32_t ack, const TcpSegmentView& 
   if (SeqGt(ack, c.snd_buf_seq)) data_acked = std::min(ack - c.snd_buf_seq, c.snd.size());
   c.snd.Consume(data_acked);
   c.snd_buf_seq += data_acked;
+  ReleaseIdleBuffers(c);
   c.snd_una = ack;
   if (SeqLt(c.snd_nxt, ack)) c.snd_nxt = ack;
   c.retries = 0;

@@ -136,8 +136,8 @@ TcpEngine::TcpEngine(const TcpConfig& config, TcpOutput* output)
   event_queued_.assign(n, 0);
   listeners_.resize(config_.max_listeners);
   port_listener_.assign(65536, 0);
-  free_send_bufs_.reserve(n);
-  free_recv_bufs_.reserve(n);
+  free_send_bufs_.reserve(std::min<size_t>(n, config_.buffer_cache));
+  free_recv_bufs_.reserve(std::min<size_t>(n, config_.buffer_cache));
 }
 
 TcpEngine::~TcpEngine() {
@@ -167,11 +167,8 @@ uint32_t TcpEngine::AllocConn() {
   free_slots_.pop_back();
   TcpConn& c = conns_[idx];
   c.in_use = true;
-  if (!AttachBuffers(c)) {
-    c.in_use = false;
-    free_slots_.push_back(idx);
-    return kNoSlot;
-  }
+  c.snd.Init(send_buf_bytes_);
+  c.rcv.Init(recv_buf_bytes_);
   ++conns_in_use_;
   event_bits_[idx] = 0;
   return idx;
@@ -190,31 +187,60 @@ void TcpEngine::FreeConn(uint32_t idx) {
   --conns_in_use_;
 }
 
-bool TcpEngine::AttachBuffers(TcpConn& c) {
-  uint8_t* s = nullptr;
-  uint8_t* r = nullptr;
-  if (!free_send_bufs_.empty()) {
-    s = free_send_bufs_.back();
-    free_send_bufs_.pop_back();
+uint8_t* TcpEngine::TakeBuffer(std::vector<uint8_t*>& cache, uint32_t bytes) {
+  if (cache.empty()) return new uint8_t[bytes];
+  uint8_t* b = cache.back();
+  cache.pop_back();
+  return b;
+}
+
+void TcpEngine::GiveBuffer(std::vector<uint8_t*>& cache, uint8_t* b) {
+  if (cache.size() < config_.buffer_cache) {
+    cache.push_back(b);
   } else {
-    s = new uint8_t[send_buf_bytes_];
+    delete[] b;
   }
-  if (!free_recv_bufs_.empty()) {
-    r = free_recv_bufs_.back();
-    free_recv_bufs_.pop_back();
-  } else {
-    r = new uint8_t[recv_buf_bytes_];
-  }
-  c.snd.Init(s, send_buf_bytes_);
-  c.rcv.Init(r, recv_buf_bytes_);
-  return true;
+}
+
+void TcpEngine::EnsureSendBuffer(TcpConn& c) {
+  if (c.snd.attached()) return;
+  c.snd.Attach(TakeBuffer(free_send_bufs_, send_buf_bytes_));
+  buffer_bytes_attached_ += send_buf_bytes_;
+}
+
+void TcpEngine::EnsureRecvBuffer(TcpConn& c) {
+  if (c.rcv.attached()) return;
+  c.rcv.Attach(TakeBuffer(free_recv_bufs_, recv_buf_bytes_));
+  buffer_bytes_attached_ += recv_buf_bytes_;
+}
+
+void TcpEngine::DetachSendBuffer(TcpConn& c) {
+  GiveBuffer(free_send_bufs_, c.snd.Detach());
+  buffer_bytes_attached_ -= send_buf_bytes_;
+}
+
+void TcpEngine::DetachRecvBuffer(TcpConn& c) {
+  GiveBuffer(free_recv_bufs_, c.rcv.Detach());
+  buffer_bytes_attached_ -= recv_buf_bytes_;
+}
+
+void TcpEngine::ReleaseIdleBuffers(TcpConn& c) {
+  if (c.snd.attached() && c.snd.size() == 0) DetachSendBuffer(c);
+  if (c.rcv.attached() && c.rcv.size() == 0 && c.ooo_count == 0) DetachRecvBuffer(c);
 }
 
 void TcpEngine::ReleaseBuffers(TcpConn& c) {
-  if (c.snd.valid()) free_send_bufs_.push_back(c.snd.data());
-  if (c.rcv.valid()) free_recv_bufs_.push_back(c.rcv.data());
+  if (c.snd.attached()) DetachSendBuffer(c);
+  if (c.rcv.attached()) DetachRecvBuffer(c);
   c.snd.Reset();
   c.rcv.Reset();
+}
+
+size_t TcpEngine::bytes_per_connection_slot() const {
+  const size_t n = config_.max_connections;
+  // conns_, heap_, event_fifo_, free_slots_, event_bits_ + event_queued_, and the 4-tuple index.
+  const size_t per_slot = sizeof(TcpConn) + 3 * sizeof(uint32_t) + 2;
+  return per_slot + table_.size() * sizeof(uint32_t) / n;
 }
 
 void TcpEngine::InitConn(TcpConn& c, const TcpFourTuple& t, uint64_t now_ns) {
@@ -460,6 +486,7 @@ TcpIoResult TcpEngine::Send(ConnId id, absl::Span<const uint8_t> data, uint64_t 
     default:
       return {TcpError::kBadState, 0};
   }
+  if (!data.empty() && c->snd.free() > 0) EnsureSendBuffer(*c);
   const uint32_t n = c->snd.Append(data);
   if (n < data.size()) c->send_blocked = true;
   if (n > 0) Output(id & kConnIndexMask, now_ns);
@@ -484,6 +511,7 @@ TcpError TcpEngine::Consume(ConnId id, size_t n, uint64_t now_ns) {
   if (c == nullptr) return TcpError::kInvalidConn;
   if (n > c->rcv.size()) return TcpError::kBadState;
   c->rcv.Consume(static_cast<uint32_t>(n));
+  ReleaseIdleBuffers(*c);
   MaybeWindowUpdate(id & kConnIndexMask, now_ns);
   return TcpError::kOk;
 }
@@ -493,6 +521,7 @@ TcpIoResult TcpEngine::Read(ConnId id, absl::Span<uint8_t> out, uint64_t now_ns)
   if (c == nullptr) return {TcpError::kInvalidConn, 0};
   const uint32_t n = c->rcv.Read(out);
   if (n > 0) {
+    ReleaseIdleBuffers(*c);
     MaybeWindowUpdate(id & kConnIndexMask, now_ns);
     return {TcpError::kOk, n};
   }

@@ -51,11 +51,12 @@
 // kConnected, kReadable, kPeerClosed, kWritable, kClosed, kReset.
 //
 // Memory: the connection table, 4-tuple hash index, timer heap and event queue are sized at
-// construction (max_connections). Send and receive buffers are per-connection rings taken from a
-// free list when a connection is created (Connect, SYN accepted, valid SYN cookie) and returned to
-// it when the connection is freed; a buffer is allocated with new[] only when the free list is
-// empty, so after warm-up the data path allocates nothing. Segments are never buffered beyond the
-// rings: out-of-order data is written straight into the receive ring at its offset.
+// construction (max_connections). Send and receive buffers are per-connection rings whose memory
+// is attached only while they hold data: from a cache of free buffers (up to buffer_cache per
+// direction), else new[]; a ring that drains gives its memory back. An idle connection therefore
+// costs its TcpConn block and index slots only, and a steady workload allocates nothing once the
+// cache is warm. Segments are never buffered beyond the rings: out-of-order data is written
+// straight into the receive ring at its offset.
 //
 // Protocol notes (what is implemented, and where this engine chooses among RFC options):
 //  - RFC 9293 state machine with segment processing in the RFC's order; data on a SYN is not
@@ -167,6 +168,11 @@ class TcpEngine {
   const TcpConfig& config() const { return config_; }
   // Connection slots in use (including ones in TIME_WAIT or waiting for the app to release).
   size_t connections_in_use() const { return conns_in_use_; }
+  // Send and receive buffer memory attached to connections now (idle connections attach none).
+  size_t buffer_bytes_attached() const { return buffer_bytes_attached_; }
+  // Memory of the engine proper per connection slot: the TcpConn block and its share of the
+  // 4-tuple index, timer heap and event queue (what an idle connection costs).
+  size_t bytes_per_connection_slot() const;
 
  private:
   struct Listener {
@@ -191,7 +197,15 @@ class TcpEngine {
   bool TableInsert(uint32_t idx);
   void TableRemove(uint32_t idx);
   size_t TableBucket(const TcpFourTuple& t) const;
-  bool AttachBuffers(TcpConn& c);
+  // Send and receive memory: attached when data first needs it, detached again when the ring
+  // is empty (idle connections hold none), kept in a bounded cache for reuse.
+  uint8_t* TakeBuffer(std::vector<uint8_t*>& cache, uint32_t bytes);
+  void GiveBuffer(std::vector<uint8_t*>& cache, uint8_t* b);
+  void EnsureSendBuffer(TcpConn& c);
+  void EnsureRecvBuffer(TcpConn& c);
+  void DetachSendBuffer(TcpConn& c);
+  void DetachRecvBuffer(TcpConn& c);
+  void ReleaseIdleBuffers(TcpConn& c);
   void ReleaseBuffers(TcpConn& c);
   void PostEvent(uint32_t idx, uint8_t bit);
   int FindListener(uint16_t port) const;
@@ -271,6 +285,7 @@ class TcpEngine {
   std::vector<uint8_t> event_queued_;
   std::vector<uint8_t*> free_send_bufs_;  // buffers (new[]) not attached to a connection
   std::vector<uint8_t*> free_recv_bufs_;
+  size_t buffer_bytes_attached_ = 0;
   uint32_t send_buf_bytes_ = 0;
   uint32_t recv_buf_bytes_ = 0;
   uint8_t rcv_wscale_ = 0;  // the shift we offer, from the receive buffer size

@@ -40,6 +40,7 @@ bool TcpEngine::OooInsert(TcpConn& c, uint32_t seq, absl::Span<const uint8_t> da
     }
     c.ooo_count = static_cast<uint8_t>(c.ooo_count - removed);
   }
+  EnsureRecvBuffer(c);
   c.rcv.WriteAt(seq - c.rcv_nxt, data);
   return true;
 }
@@ -85,8 +86,11 @@ void TcpEngine::ProcessData(uint32_t idx, const TcpSegmentView& seg, uint64_t no
   }
 
   const uint32_t len = static_cast<uint32_t>(data.size());
-  c.rcv.WriteAt(0, data);
-  c.rcv.Commit(len);
+  if (len > 0) {
+    EnsureRecvBuffer(c);
+    c.rcv.WriteAt(0, data);
+    c.rcv.Commit(len);
+  }
   c.rcv_nxt += len;
   bool filled = false;
   if (fin) {
@@ -108,6 +112,7 @@ void TcpEngine::ProcessData(uint32_t idx, const TcpSegmentView& seg, uint64_t no
   }
   if (!c.app_owned) {
     c.rcv.Consume(c.rcv.size());  // nobody will read it: discard (still acknowledged)
+    ReleaseIdleBuffers(c);
   } else if (len > 0 || filled) {
     PostEvent(idx, kEvReadable);
   }

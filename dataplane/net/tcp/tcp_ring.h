@@ -1,7 +1,10 @@
 // A byte ring over caller-owned memory of power-of-two size: the TCP send and receive buffers.
+// The capacity is fixed at Init; the memory may be attached later and detached while the ring is
+// empty, so an idle connection holds no buffer (capacity() and free() count it all the same).
 //
 //   TcpRing r;
-//   r.Init(mem, 65536);            // mem must outlive r; capacity must be a power of two
+//   r.Init(65536);                 // capacity must be a power of two
+//   r.Attach(mem);                 // before writing; mem must outlive the attachment
 //   r.Append(bytes);               // producer side
 //   TcpRing::Pieces p = r.Peek(0, r.size());   // up to two spans (the ring may wrap)
 //   r.Consume(n);                  // consumer side
@@ -27,13 +30,24 @@ class TcpRing {
     size_t size() const { return first.size() + second.size(); }
   };
 
-  void Init(uint8_t* data, uint32_t capacity) {
-    data_ = data;
+  void Init(uint32_t capacity) {
+    data_ = nullptr;
     mask_ = capacity - 1;
     head_ = 0;
     size_ = 0;
   }
-  // Detaches the memory: capacity() and free() become 0.
+  // Gives the ring its memory (capacity() bytes). Requires !attached().
+  void Attach(uint8_t* data) {
+    data_ = data;
+    head_ = 0;
+  }
+  // Takes the memory back. Requires size() == 0 and no bytes written past the end (WriteAt).
+  uint8_t* Detach() {
+    uint8_t* d = data_;
+    data_ = nullptr;
+    return d;
+  }
+  // Forgets capacity and memory (the caller has taken the memory back with Detach first).
   void Reset() {
     data_ = nullptr;
     mask_ = 0;
@@ -41,13 +55,15 @@ class TcpRing {
     size_ = 0;
   }
 
-  bool valid() const { return data_ != nullptr; }
+  bool attached() const { return data_ != nullptr; }
+  bool configured() const { return mask_ != 0; }
   uint8_t* data() const { return data_; }
-  uint32_t capacity() const { return data_ == nullptr ? 0 : mask_ + 1; }
+  uint32_t capacity() const { return configured() ? mask_ + 1 : 0; }
   uint32_t size() const { return size_; }
   uint32_t free() const { return capacity() - size_; }
 
-  // Appends as much of `in` as fits; returns the count appended.
+  // Appends as much of `in` as fits; returns the count appended. Requires attached() unless in is
+  // empty or the ring full.
   uint32_t Append(absl::Span<const uint8_t> in) {
     const uint32_t n = static_cast<uint32_t>(std::min<size_t>(in.size(), free()));
     CopyIn(size_, in.first(n));
@@ -55,7 +71,8 @@ class TcpRing {
     return n;
   }
 
-  // Stores `in` at `offset` bytes past the readable end. Requires offset + in.size() <= free().
+  // Stores `in` at `offset` bytes past the readable end. Requires attached() and
+  // offset + in.size() <= free().
   void WriteAt(uint32_t offset, absl::Span<const uint8_t> in) { CopyIn(size_ + offset, in); }
 
   // Makes n more bytes (already written with WriteAt) readable. Requires n <= free().

@@ -200,7 +200,9 @@ TEST(TcpSegmentTest, MalformedOptionsAreRejected) {
 TEST(TcpRingTest, AppendPeekConsumeWrap) {
   std::vector<uint8_t> mem(16);
   TcpRing r;
-  r.Init(mem.data(), 16);
+  r.Init(16);
+  EXPECT_EQ(r.free(), 16u);  // capacity counts before memory is attached
+  r.Attach(mem.data());
   const uint8_t a[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   EXPECT_EQ(r.Append(a), 10u);
   r.Consume(8);
@@ -221,6 +223,14 @@ TEST(TcpRingTest, AppendPeekConsumeWrap) {
   std::vector<uint8_t> got(6);
   EXPECT_EQ(r.Read(absl::MakeSpan(got)), 6u);
   EXPECT_EQ(got, (std::vector<uint8_t>{5, 6, 7, 0, 1, 2}));
+  // Drained: the memory can go and come back; the ring starts over at its head.
+  EXPECT_EQ(r.Detach(), mem.data());
+  EXPECT_FALSE(r.attached());
+  EXPECT_EQ(r.free(), 16u);
+  EXPECT_EQ(r.Peek(0, 4).size(), 0u);
+  r.Attach(mem.data());
+  EXPECT_EQ(r.Append(a), 10u);
+  EXPECT_EQ(r.Peek(0, 10).first.size(), 10u);
 }
 
 TEST(TcpHashTest, SipHashKnownAnswer) {

@@ -334,6 +334,35 @@ TEST(TcpTransferTest, SimultaneousOpenAndSimultaneousClose) {
   EXPECT_EQ(sim.a().connections_in_use() + sim.b().connections_in_use(), 0u);
 }
 
+// Buffers are attached only while they hold data: an idle open connection costs its slot alone.
+TEST(TcpTransferTest, IdleConnectionsHoldNoBuffers) {
+  Sim sim(SimConfig(11), SimConfig(12), WireParams{.delay_ns = 100'000, .seed = 11});
+  ASSERT_TRUE(sim.b().Listen(80, 8).ok());
+  auto id = sim.a().Connect(kIpA, kIpB, 80, sim.now, 20000);
+  ASSERT_TRUE(id.ok());
+  ConnId server = kInvalidConnId;
+  sim.on_event = [&](int side, const TcpEvent& ev) {
+    if (side == 1 && ev.type == TcpEventType::kAccepted) server = ev.conn;
+  };
+  ASSERT_TRUE(sim.RunUntil([&] { return server != kInvalidConnId; }, 5 * kSec));
+  EXPECT_EQ(sim.a().buffer_bytes_attached() + sim.b().buffer_bytes_attached(), 0u);
+
+  std::vector<uint8_t> data(3000, 0x5a);
+  ASSERT_EQ(sim.a().Send(*id, data, sim.now).bytes, data.size());
+  EXPECT_GT(sim.a().buffer_bytes_attached(), 0u);  // unacknowledged data
+  ASSERT_TRUE(sim.RunUntil([&] { return sim.b().Peek(server).size() == data.size(); }, 5 * kSec));
+  ASSERT_TRUE(sim.RunUntil([&] { return sim.a().buffer_bytes_attached() == 0; }, 5 * kSec));
+  EXPECT_GT(sim.b().buffer_bytes_attached(), 0u);  // received, not yet read
+  EXPECT_EQ(sim.b().Consume(server, 1000, sim.now), TcpError::kOk);
+  EXPECT_GT(sim.b().buffer_bytes_attached(), 0u);
+  EXPECT_EQ(sim.b().Consume(server, 2000, sim.now), TcpError::kOk);
+  EXPECT_EQ(sim.b().buffer_bytes_attached(), 0u);
+  // The connection still works after giving its memory back.
+  ASSERT_EQ(sim.b().Send(server, data, sim.now).bytes, data.size());
+  ASSERT_TRUE(sim.RunUntil([&] { return sim.a().Peek(*id).size() == data.size(); }, 5 * kSec));
+  EXPECT_LT(sim.a().bytes_per_connection_slot(), 1024u);
+}
+
 TEST(TcpTransferTest, SlowReaderClosesAndReopensTheWindow) {
   TcpConfig ca = SimConfig(4), cb = SimConfig(5);
   cb.recv_buffer_bytes = 4096;

@@ -77,6 +77,7 @@ struct TcpConfig {
   uint32_t max_listeners = 64;              // <= 255
   uint32_t send_buffer_bytes = 256 * 1024;  // per connection, rounded up to a power of two
   uint32_t recv_buffer_bytes = 256 * 1024;  // per connection, rounded up to a power of two
+  uint32_t buffer_cache = 256;  // drained buffers kept for reuse, per direction (rest freed)
   uint16_t mss = 1460;                      // MSS we advertise and the most we send
   bool window_scaling = true;               // RFC 7323
   bool timestamps = true;                   // RFC 7323
