@@ -141,6 +141,15 @@ TEST_F(IxRunTest, DeathsMatchLinux) {
   }
 }
 
+// Faults KVM reports without an address (read-only, PROT_NONE, past a file's end, a rep movsb cut
+// short) reach the handlers exactly as natively, including Appel-Li unprotect-and-retry; and a
+// handler's FPU use does not leak into the interrupted code.
+TEST_F(IxRunTest, ProtectionFaultsAsLinuxReportsThem) {
+  Result native = Spawn({Prog("faults")});
+  ASSERT_NE(native.out.find("xmm7 across a handler: kept"), std::string::npos) << native.out;
+  ExpectSameAsNative({Prog("faults")});
+}
+
 TEST_F(IxRunTest, MainStackGrowsInTheGuest) { ExpectSameAsNative({Prog("deep_stack")}); }
 
 TEST_F(IxRunTest, StatsCountEveryGetpid) {

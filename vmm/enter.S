@@ -60,6 +60,41 @@ ix_vmm_resume_native:
   ret $128
   .size ix_vmm_resume_native, . - ix_vmm_resume_native
 
+/* long ix_vmm_probe_native(const struct kvm_regs *r, EntryContext *save)
+ * Saves callee-saved registers, rsp and the return address in *save, then continues natively at
+ * *r (ix_vmm_resume_native). "Returns" 1 when ix_vmm_probe_return(save) runs (probe.cc). */
+  .globl ix_vmm_probe_native
+  .type ix_vmm_probe_native, @function
+ix_vmm_probe_native:
+  mov %rbx, 0(%rsi)
+  mov %rbp, 8(%rsi)
+  mov %r12, 16(%rsi)
+  mov %r13, 24(%rsi)
+  mov %r14, 32(%rsi)
+  mov %r15, 40(%rsi)
+  lea 8(%rsp), %rax
+  mov %rax, 48(%rsi)
+  mov (%rsp), %rax
+  mov %rax, 56(%rsi)
+  jmp ix_vmm_resume_native
+  .size ix_vmm_probe_native, . - ix_vmm_probe_native
+
+/* void ix_vmm_probe_return(const EntryContext *save)  — noreturn
+ * Back to where ix_vmm_probe_native was called, with its callee-saved registers. */
+  .globl ix_vmm_probe_return
+  .type ix_vmm_probe_return, @function
+ix_vmm_probe_return:
+  mov 0(%rdi), %rbx
+  mov 8(%rdi), %rbp
+  mov 16(%rdi), %r12
+  mov 24(%rdi), %r13
+  mov 32(%rdi), %r14
+  mov 40(%rdi), %r15
+  mov 48(%rdi), %rsp
+  mov $1, %eax
+  jmp *56(%rdi)
+  .size ix_vmm_probe_return, . - ix_vmm_probe_return
+
 /* long ix_vmm_clone_thread(unsigned long flags, void *host_stack_top, int *ptid, int *ctid,
  *                          unsigned long tls, VcpuThread *t)
  * clone(2) whose child starts in ix_vmm_thread_start(t) on host_stack_top. Returns the child's tid

@@ -194,8 +194,6 @@ absl::Status Vcpu::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) const 
 
 int Vcpu::RawGetSregs(kvm_sregs* s) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_GET_SREGS, reinterpret_cast<long>(s)); }
 int Vcpu::RawSetSregs(const kvm_sregs* s) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_SET_SREGS, reinterpret_cast<long>(s)); }
-int Vcpu::RawGetXsave(kvm_xsave* x) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_GET_XSAVE, reinterpret_cast<long>(x)); }
-int Vcpu::RawSetXsave(const kvm_xsave* x) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_SET_XSAVE, reinterpret_cast<long>(x)); }
 int Vcpu::RawGetFpu(kvm_fpu* f) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_GET_FPU, reinterpret_cast<long>(f)); }
 int Vcpu::RawSetFpu(const kvm_fpu* f) const { return RawSyscall(SYS_ioctl, fd_.get(), KVM_SET_FPU, reinterpret_cast<long>(f)); }
 

@@ -111,8 +111,6 @@ class Vcpu {
   // Raw variants for the exit path: 0 or -errno.
   int RawGetSregs(kvm_sregs* s) const;
   int RawSetSregs(const kvm_sregs* s) const;
-  int RawGetXsave(kvm_xsave* x) const;
-  int RawSetXsave(const kvm_xsave* x) const;
   int RawGetFpu(kvm_fpu* f) const;
   int RawSetFpu(const kvm_fpu* f) const;
   int Release() { return fd_.Release(); }

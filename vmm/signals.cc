@@ -122,7 +122,7 @@ bool BuildFrame(Vmm* vmm, VcpuThread* t, kvm_regs& regs, const siginfo_t& info,
     sp -= 128;  // the red zone
   }
   uint64_t fpstate = 0;
-  if (t->vcpu_fd >= 0 && RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_GET_XSAVE,
+  if (t->vcpu_fd >= 0 && RawSyscall(SYS_ioctl, t->vcpu_fd, kIoctlGetXsave,
                                     reinterpret_cast<long>(&t->xsave)) == 0) {
     sp = (sp - sizeof(t->xsave)) & ~63ull;
     fpstate = sp;
@@ -174,6 +174,8 @@ bool BuildFrame(Vmm* vmm, VcpuThread* t, kvm_regs& regs, const siginfo_t& info,
 }
 
 }  // namespace
+
+void RestoreHostDisposition(Vmm* vmm, int sig) { InstallHost(sig, vmm->sigactions[sig]); }
 
 void SyncHostSignalHandlers(Vmm* vmm) {
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
@@ -251,7 +253,7 @@ bool SysRtSigreturn(Vmm* vmm, VcpuThread* t, kvm_regs& regs) {
   uint64_t fp = reinterpret_cast<uint64_t>(uc.uc_mcontext.fpregs);
   if (fp != 0) {
     if (!CopyFromGuest(vmm, &t->xsave, fp, sizeof(t->xsave))) return false;
-    RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_SET_XSAVE, reinterpret_cast<long>(&t->xsave));
+    RawSyscall(SYS_ioctl, t->vcpu_fd, kIoctlSetXsave, reinterpret_cast<long>(&t->xsave));
   }
   if (!(uc.uc_stack.ss_flags & SS_DISABLE) && uc.uc_stack.ss_size >= MINSIGSTKSZ &&
       !vmm->as.OverlapsPrivate(reinterpret_cast<uint64_t>(uc.uc_stack.ss_sp), uc.uc_stack.ss_size)) {

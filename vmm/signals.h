@@ -42,6 +42,9 @@ void ForceSignal(Vmm* vmm, VcpuThread* t, kvm_regs& regs, int sig, int code, uin
 // Installs the host-side disposition matching the guest's current one for every signal; used at
 // start-up (the program may have set some before entry) and after fork.
 void SyncHostSignalHandlers(Vmm* vmm);
+// Sets the host's disposition for `sig` back to what the guest's sigaction implies (after a probe
+// borrowed it). The caller holds vmm->signal_lock.
+void RestoreHostDisposition(Vmm* vmm, int sig);
 
 }  // namespace ix::vmm
 

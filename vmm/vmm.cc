@@ -15,6 +15,7 @@
 #include "vmm/exit.h"
 #include "vmm/guest.h"
 #include "vmm/line_buf.h"
+#include "vmm/probe.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"
 #include "vmm/syscalls.h"
@@ -116,8 +117,13 @@ void HandleMemoryFault(Vmm* vmm, VcpuThread* t) {
     }
   }
   t->last_fault_rip = 0;
-  ForceSignal(vmm, t, regs, SIGSEGV, SEGV_ACCERR, 0, 14, 0, 0);
   t->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+  ProbeResult p;
+  if (ProbeInstruction(vmm, t, &regs, &p)) {
+    if (!p.completed) ForceSignal(vmm, t, regs, p.signo, p.code, p.addr, p.trapno, p.err, p.addr);
+    return;
+  }
+  ForceSignal(vmm, t, regs, SIGSEGV, SEGV_ACCERR, 0, 14, 0, 0);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "ix/run_stats.h"
 #include "vmm/address_space.h"
+#include "vmm/kvm_abi.h"
 #include "vmm/spinlock.h"
 
 namespace ix::vmm {
@@ -93,6 +94,17 @@ struct EntryContext {
   uint64_t host_stack_top;                          // offset 64
 };
 
+// A native single-step of one guest instruction (probe.h): where the host side resumes, and what
+// the probe's signal handler saw.
+struct ProbeState {
+  EntryContext host;
+  uint64_t start_rip;
+  int traps;
+  int signo, code;
+  uint64_t addr, trapno, err;
+  kvm_regs regs;
+};
+
 struct VcpuThread {
   EntryContext entry;       // must stay first (enter.S)
   struct Vmm* vmm;
@@ -111,7 +123,9 @@ struct VcpuThread {
   stack_t altstack;         // the guest's sigaltstack (emulated, never given to the host)
   uint64_t last_fault_rip;  // memory-fault retry detection
   uint64_t last_fault_rsp;
-  alignas(64) kvm_xsave xsave;  // scratch for signal frames
+  ProbeState probe;
+  alignas(64) uint8_t probe_fpu[4096];  // the host's own FPU state during a probe
+  XsaveBuffer xsave;                    // scratch for signal frames and probes
 };
 
 struct Vmm {
