@@ -68,25 +68,21 @@ uint64_t* AddressSpace::NextTable(uint64_t* table, int index, uint64_t flags) {
   return reinterpret_cast<uint64_t*>(e & kPteAddr);
 }
 
+uint64_t* AddressSpace::PageDirectory(uint64_t gva, uint64_t inner) {
+  uint64_t* pdpt = NextTable(reinterpret_cast<uint64_t*>(pml4_), (gva >> 39) & 511, inner);
+  return pdpt ? NextTable(pdpt, (gva >> 30) & 511, inner) : nullptr;
+}
+
 int AddressSpace::Map2M(uint64_t gva, uint64_t gpa, uint64_t flags) {
-  uint64_t* pml4 = reinterpret_cast<uint64_t*>(pml4_);
-  uint64_t inner = flags & kPteU;
-  uint64_t* pdpt = NextTable(pml4, (gva >> 39) & 511, inner);
-  if (!pdpt) return -ENOSPC;
-  uint64_t* pd = NextTable(pdpt, (gva >> 30) & 511, inner);
+  uint64_t* pd = PageDirectory(gva, flags & kPteU);
   if (!pd) return -ENOSPC;
   __atomic_store_n(&pd[(gva >> 21) & 511], gpa | kPteP | kPtePs | flags, __ATOMIC_RELEASE);
   return 0;
 }
 
 int AddressSpace::Map4K(uint64_t gva, uint64_t gpa, uint64_t flags) {
-  uint64_t* pml4 = reinterpret_cast<uint64_t*>(pml4_);
-  uint64_t inner = flags & kPteU;
-  uint64_t* pdpt = NextTable(pml4, (gva >> 39) & 511, inner);
-  if (!pdpt) return -ENOSPC;
-  uint64_t* pd = NextTable(pdpt, (gva >> 30) & 511, inner);
-  if (!pd) return -ENOSPC;
-  uint64_t* pt = NextTable(pd, (gva >> 21) & 511, inner);
+  uint64_t* pd = PageDirectory(gva, flags & kPteU);
+  uint64_t* pt = pd ? NextTable(pd, (gva >> 21) & 511, flags & kPteU) : nullptr;
   if (!pt) return -ENOSPC;
   __atomic_store_n(&pt[(gva >> 12) & 511], gpa | kPteP | flags, __ATOMIC_RELEASE);
   return 0;

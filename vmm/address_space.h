@@ -72,6 +72,8 @@ class AddressSpace {
  private:
   uint64_t* NextTable(uint64_t* table, int index, uint64_t flags);
   int Map2M(uint64_t gva, uint64_t gpa, uint64_t flags);
+  // The page directory covering gva, created on the way (null when page-table pages run out).
+  uint64_t* PageDirectory(uint64_t gva, uint64_t inner);
   int Map4K(uint64_t gva, uint64_t gpa, uint64_t flags);
   int AddSlot(int vm_fd, uint64_t start, uint64_t end);
   int CoverLocked(int vm_fd, uint64_t start, uint64_t end);
