@@ -107,6 +107,8 @@ class AfXdpQueue : public Queue {
   core::MbufPool& pool() override { return *pool_; }
   // Queue counters; rx_dropped includes the kernel's drop counters (one getsockopt).
   QueueStats stats() const override;
+  // The socket: POLLIN when the RX ring holds frames.
+  int WaitFd() const override { return fd(); }
 
   absl::StatusOr<XskKernelStats> KernelStats() const;
   bool zero_copy() const { return zero_copy_; }

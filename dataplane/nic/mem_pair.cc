@@ -164,7 +164,7 @@ int MemPair::Receive(int to_side, Packet* out, int max) {
       it = link.wire.erase(it);
       continue;
     }
-    memcpy(pool.Data(buf) + pool.headroom(), it->bytes.data(), len);
+    if (len > 0) memcpy(pool.Data(buf) + pool.headroom(), it->bytes.data(), len);
     out[n++] = Packet{buf, static_cast<uint16_t>(pool.headroom()), static_cast<uint16_t>(len)};
     ++link.counters.delivered;
     ++end.stats_.rx_packets;

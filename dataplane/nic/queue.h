@@ -76,6 +76,9 @@ class Queue {
 
   virtual core::MbufPool& pool() = 0;
   virtual QueueStats stats() const = 0;
+  // A file descriptor that polls readable (POLLIN) when RxBurst has frames, for run loops that
+  // sleep when idle (dataplane/core/idle_poller.h); -1 if the backend has none (then poll).
+  virtual int WaitFd() const { return -1; }
 };
 
 }  // namespace ix::nic
