@@ -1,0 +1,168 @@
+// ixd: the ix dataplane daemon. Owns one NIC queue (AF_XDP), runs the stack on one core and
+// serves the applications that attach through its Unix socket (see daemon.h, include/ix/abi.h).
+//
+//   ixd --iface=eth1 --ip=10.0.0.1/24 [--gateway=10.0.0.254] [--socket=/run/ix/ixd.sock] [--cpu=1]
+//
+// Exit status: 0 after SIGINT/SIGTERM, 1 when the dataplane cannot start, 2 on bad flags.
+#include <sched.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "dataplane/ixd/daemon.h"
+#include "dataplane/ixd/dp_host.h"
+#include "dataplane/ixd/dp_stack_ops.h"
+
+ABSL_FLAG(std::string, iface, "", "network interface to own (required)");
+ABSL_FLAG(std::string, ip, "", "our address, A.B.C.D or A.B.C.D/len (required; len 24 default)");
+ABSL_FLAG(std::string, gateway, "", "default gateway (optional)");
+ABSL_FLAG(std::string, socket, IX_DEFAULT_SOCKET, "Unix socket applications attach to");
+ABSL_FLAG(int, cpu, -1, "pin the dataplane thread to this CPU (-1: do not pin)");
+ABSL_FLAG(uint32_t, queue_id, 0, "NIC queue to use");
+ABSL_FLAG(uint32_t, cmd_budget, 256, "commands executed per queue pair per iteration");
+ABSL_FLAG(uint32_t, spin_us, 50, "busy-poll this long after the last work before sleeping");
+ABSL_FLAG(uint32_t, max_apps, 64, "applications served at once");
+ABSL_FLAG(bool, busy_poll, false, "AF_XDP busy polling (SO_PREFER_BUSY_POLL)");
+ABSL_FLAG(bool, verbose, true, "log attach and detach with per-app counters");
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+// absl's parser exits with status 1 on an unknown flag or a bad value; ixd promises 2. So every
+// --flag is checked here first, with the same parser absl uses.
+void CheckFlags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') {
+      fprintf(stderr, "ixd: unexpected argument '%s' (see --help)\n", arg.c_str());
+      exit(2);
+    }
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::vector<std::string> kv = absl::StrSplit(body, absl::MaxSplits('=', 1));
+    std::string name = kv[0];
+    if (name == "help" || name == "helpfull" || name == "helpshort" || name == "version" ||
+        name == "only_check_args" || name.rfind("helpon", 0) == 0 ||
+        name.rfind("helpmatch", 0) == 0) {
+      continue;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negated = false;
+    if (flag == nullptr && name.rfind("no", 0) == 0) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negated = flag != nullptr && flag->IsOfType<bool>() && kv.size() == 1;
+      if (!negated) flag = nullptr;
+    }
+    if (flag == nullptr) {
+      fprintf(stderr, "ixd: unknown flag --%s (see --help)\n", name.c_str());
+      exit(2);
+    }
+    if (negated) continue;
+    std::string value;
+    if (kv.size() == 2) {
+      value = kv[1];
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      fprintf(stderr, "ixd: flag --%s needs a value\n", name.c_str());
+      exit(2);
+    }
+    // ParseFrom sets the flag; ParseCommandLine sets it again to the same value.
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      fprintf(stderr, "ixd: bad value for --%s: %s\n", name.c_str(), error.c_str());
+      exit(2);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the ix dataplane daemon.\n"
+      "  ixd --iface=IF --ip=A.B.C.D[/len] [--gateway=A.B.C.D] [--socket=PATH] [--cpu=N]\n"
+      "Applications attach with libix (ix_init with IX_MODE_IXD, or IX_MODE=ixd).");
+  CheckFlags(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  const std::string iface = absl::GetFlag(FLAGS_iface);
+  const std::string ip = absl::GetFlag(FLAGS_ip);
+  if (iface.empty() || ip.empty()) {
+    fprintf(stderr, "ixd: --iface and --ip are required (see --help)\n");
+    return 2;
+  }
+  ix::net::Ipv4Address addr;
+  int prefix;
+  if (absl::Status st = ix::ixd::ParseCidr(ip, &addr, &prefix); !st.ok()) {
+    fprintf(stderr, "ixd: --ip: %s\n", std::string(st.message()).c_str());
+    return 2;
+  }
+  const int cpu = absl::GetFlag(FLAGS_cpu);
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (cpu >= CPU_SETSIZE || sched_setaffinity(0, sizeof(set), &set) != 0) {
+      fprintf(stderr, "ixd: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+      return 2;
+    }
+  }
+
+  ix::ixd::DpHostOptions ho;
+  ho.iface = iface;
+  ho.ip = ip;
+  ho.gateway = absl::GetFlag(FLAGS_gateway);
+  ho.queue_id = absl::GetFlag(FLAGS_queue_id);
+  ho.busy_poll = absl::GetFlag(FLAGS_busy_poll);
+  absl::StatusOr<std::unique_ptr<ix::ixd::DpHost>> host = ix::ixd::DpHost::Create(ho);
+  if (!host.ok()) {
+    fprintf(stderr, "ixd: cannot start the dataplane on %s: %s\n", iface.c_str(),
+            std::string(host.status().message()).c_str());
+    return 1;
+  }
+  ix::dp::Stack* stack = (*host)->stack();
+  ix::ixd::DpStackOps ops(stack);
+  ix::ixd::Daemon::Hooks hooks;
+  hooks.run = [stack](uint64_t now) { return stack->RunOnce(now); };
+  hooks.flush = [stack] { return stack->Flush(); };
+  hooks.next_deadline = [stack] { return stack->NextDeadline(); };
+  hooks.wait_fd = (*host)->queue()->WaitFd();
+  ix::ixd::DaemonOptions opts;
+  opts.socket_path = absl::GetFlag(FLAGS_socket);
+  opts.processor.cmd_budget = absl::GetFlag(FLAGS_cmd_budget);
+  opts.spin_ns = uint64_t{absl::GetFlag(FLAGS_spin_us)} * 1000;
+  opts.max_apps = absl::GetFlag(FLAGS_max_apps);
+  opts.verbose = absl::GetFlag(FLAGS_verbose);
+  absl::StatusOr<std::unique_ptr<ix::ixd::Daemon>> d = ix::ixd::Daemon::Create(&ops, hooks, opts);
+  if (!d.ok()) {
+    fprintf(stderr, "ixd: %s\n", std::string(d.status().message()).c_str());
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  fprintf(stderr, "ixd: serving %s on %s (%s)\n", opts.socket_path.c_str(), iface.c_str(),
+          ip.c_str());
+  (*d)->Run(&g_stop);
+  const ix::ixd::DaemonStats& s = (*d)->stats();
+  fprintf(stderr, "ixd: stopping: %llu attached, %llu detached, %llu refused, %llu sleeps\n",
+          static_cast<unsigned long long>(s.attached), static_cast<unsigned long long>(s.detached),
+          static_cast<unsigned long long>(s.refused), static_cast<unsigned long long>(s.sleeps));
+  d->reset();
+  return 0;
+}
