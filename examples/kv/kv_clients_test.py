@@ -7,6 +7,10 @@ Starts ix-kv-linux on a free loopback port and checks it with:
   (d) if /usr/bin/memcached exists: the same raw protocol exchanges sent to both servers
       must get byte-identical replies (errors, edge cases, pipelining).
 Prints "N passed, N failed" at the end; exits non-zero on any failure.
+
+The test functions take the server's host and port, so other tests import this module and run
+the same clients against other servers (tests/apps: ix-kv on the ix stack in a namespace); they
+count into the module's `passed` / `failed`.
 """
 import os
 import re
@@ -20,7 +24,7 @@ import time
 
 from pymemcache.client.base import Client
 
-SERVER = sys.argv[1]
+SERVER = sys.argv[1] if __name__ == "__main__" else None
 passed = 0
 failed = 0
 
@@ -66,9 +70,9 @@ def free_port():
     return port
 
 
-def exchange(port, request, timeout_s=5.0):
+def exchange(port, request, timeout_s=5.0, host="127.0.0.1"):
     """Sends request, half-closes, returns everything the server sent until it closed."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+    s = socket.create_connection((host, port), timeout=timeout_s)
     s.sendall(request)
     s.shutdown(socket.SHUT_WR)
     chunks = []
@@ -85,8 +89,8 @@ def exchange(port, request, timeout_s=5.0):
     return b"".join(chunks)
 
 
-def test_pymemcache(port):
-    c = Client(("127.0.0.1", port), connect_timeout=5, timeout=5, default_noreply=False)
+def test_pymemcache(port, host="127.0.0.1"):
+    c = Client((host, port), connect_timeout=5, timeout=5, default_noreply=False)
     check(c.version().startswith(b"1.6"), "version")
     check(c.set("a", b"hello", noreply=False) is True, "set")
     check(c.get("a") == b"hello", "get after set")
@@ -152,9 +156,9 @@ def test_pymemcache(port):
     c.close()
 
 
-def test_memcp_memcat(port, workdir):
+def test_memcp_memcat(port, workdir, host="127.0.0.1"):
     memcp, memcat = tool("cp"), tool("cat")
-    servers = "--servers=127.0.0.1:%d" % port
+    servers = "--servers=%s:%d" % (host, port)
     files = {}
     for name, size in (("one.bin", 1), ("small.txt", 1000), ("crlf.bin", 4096),
                        ("mid.bin", 100 * 1024), ("large.bin", 900 * 1024)):
@@ -181,9 +185,9 @@ def test_memcp_memcat(port, workdir):
               (name, len(got), len(data)))
 
 
-def test_memslap(port):
+def test_memslap(port, host="127.0.0.1"):
     memslap = tool("slap")
-    servers = "--servers=127.0.0.1:%d" % port
+    servers = "--servers=%s:%d" % (host, port)
     for test in ("set", "get", "mget"):
         start = time.time()
         r = subprocess.run([memslap, servers, "--test=" + test, "--concurrency=4",
@@ -273,7 +277,8 @@ DIFF_CASES = [
 ]
 
 
-def test_against_memcached(port):
+def test_against_memcached(port, host="127.0.0.1"):
+    """memcached runs on this namespace's loopback; the server under test at host:port."""
     memcached = "/usr/bin/memcached"
     if not os.path.exists(memcached):
         print("memcached not installed: differential cases skipped")
@@ -293,9 +298,9 @@ def test_against_memcached(port):
         for i, case in enumerate(DIFF_CASES):
             request = case
             check(exchange(ref_port, b"flush_all\r\n") == b"OK\r\n", "memcached flush")
-            check(exchange(port, b"flush_all\r\n") == b"OK\r\n", "ix-kv flush")
+            check(exchange(port, b"flush_all\r\n", host=host) == b"OK\r\n", "ix-kv flush")
             want = exchange(ref_port, request)
-            got = exchange(port, request)
+            got = exchange(port, request, host=host)
             check(got == want, "case %d differs from memcached:\n  request %r\n  memcached %r\n"
                   "  ix-kv     %r" % (i, request[:300], want[:400], got[:400]))
     finally:

@@ -1,0 +1,163 @@
+// Shared startup of the libix example applications: flags, ix_options, signals.
+#include "examples/kv/ix_app.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+ABSL_FLAG(std::string, mode, "library",
+          "where the ix stack runs: 'library' (in this process, over AF_XDP on --iface) or "
+          "'ixd' (the ixd daemon, attached through --socket)");
+ABSL_FLAG(std::string, iface, "", "library mode: the network interface to own (else $IX_IFACE)");
+ABSL_FLAG(std::string, ip, "", "library mode: our address A.B.C.D[/len] (else $IX_IP)");
+ABSL_FLAG(std::string, socket, "",
+          "ixd mode: ixd's Unix socket (else $IX_SOCKET or " IX_DEFAULT_SOCKET ")");
+
+namespace ix::apps {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_dump = 0;
+
+void OnSignal(int) { g_stop = 1; }
+void OnDumpSignal(int) { g_dump = 1; }
+
+[[noreturn]] void BadFlag(const char* program, const std::string& msg) {
+  fprintf(stderr, "%s: %s (see --help)\n", program, msg.c_str());
+  exit(2);
+}
+
+bool EnvSet(const char* name) {
+  const char* v = getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
+bool IsUsageFlag(const std::string& name) {
+  return name == "help" || name == "helpfull" || name == "helpshort" || name == "helppackage" ||
+         name == "version" || name == "only_check_args" || name.rfind("helpon", 0) == 0 ||
+         name.rfind("helpmatch", 0) == 0;
+}
+
+// absl's parser exits with status 1 on an unknown flag or a bad value; the apps promise 2. So
+// every --flag is checked here first, with the parser absl itself uses.
+void CheckFlags(const char* program, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') BadFlag(program, "unexpected argument '" + arg + "'");
+    const std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    const std::vector<std::string> kv = absl::StrSplit(body, absl::MaxSplits('=', 1));
+    const std::string& name = kv[0];
+    if (IsUsageFlag(name)) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negated = false;
+    if (flag == nullptr && name.rfind("no", 0) == 0) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negated = flag != nullptr && flag->IsOfType<bool>() && kv.size() == 1;
+      if (!negated) flag = nullptr;
+    }
+    if (flag == nullptr) BadFlag(program, "unknown flag --" + name);
+    if (negated) continue;
+    std::string value;
+    if (kv.size() == 2) {
+      value = kv[1];
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      BadFlag(program, "flag --" + name + " needs a value");
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) BadFlag(program, "bad value for --" + name + ": " + error);
+  }
+}
+
+}  // namespace
+
+void ParseFlagsOrExit(const char* program, int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  // --help lists the flags defined in examples/ (absl matches the binary's name by default).
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "examples/");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+  CheckFlags(program, argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "library" && mode != "ixd") {
+    BadFlag(program, "--mode must be 'library' or 'ixd', not '" + mode + "'");
+  }
+  if (mode == "library") {
+    const bool iface = !absl::GetFlag(FLAGS_iface).empty() || EnvSet("IX_IFACE");
+    const bool ip = !absl::GetFlag(FLAGS_ip).empty() || EnvSet("IX_IP");
+    if (!iface || !ip) BadFlag(program, "library mode needs --iface and --ip");
+  }
+}
+
+absl::StatusOr<IxApp> OpenIx(const char* name, uint64_t tx_bytes) {
+  // The flag strings must outlive ix_init only; keep them in locals for the call.
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const std::string iface = absl::GetFlag(FLAGS_iface);
+  const std::string ip = absl::GetFlag(FLAGS_ip);
+  const std::string socket = absl::GetFlag(FLAGS_socket);
+  ix_options o;
+  ix_options_init(&o);
+  o.name = name;
+  o.tx_bytes = tx_bytes;
+  IxApp app;
+  if (mode == "ixd") {
+    o.mode = IX_MODE_IXD;
+    if (!socket.empty()) o.socket_path = socket.c_str();
+    app.where = "ixd";
+  } else {
+    o.mode = IX_MODE_LIBRARY;
+    if (!iface.empty()) o.iface = iface.c_str();
+    if (!ip.empty()) o.ip = ip.c_str();
+    const char* ip_text = !ip.empty() ? ip.c_str() : getenv("IX_IP");
+    app.where = std::string(ip_text != nullptr ? ip_text : "");
+    app.where = app.where.substr(0, app.where.find('/'));
+  }
+  app.mode = o.mode;
+  if (int e = ix_init(&o, &app.ix); e != 0) {
+    return absl::UnavailableError(absl::StrCat("ix_init (", mode, " mode) failed: error ", e,
+                                               ": ", ix_last_error()));
+  }
+  return app;
+}
+
+void InstallStopSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = OnDumpSignal;
+  sigaction(SIGUSR1, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+bool StopRequested() { return g_stop != 0; }
+
+bool DumpRequested() {
+  if (g_dump == 0) return false;
+  g_dump = 0;
+  return true;
+}
+
+}  // namespace ix::apps
