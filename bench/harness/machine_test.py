@@ -1,0 +1,32 @@
+"""Unit tests of the pure parts of harness/machine.py (bench_harness_unit)."""
+
+import unittest
+
+from harness import machine
+
+
+class CpuShareTest(unittest.TestCase):
+    def test_shares(self):
+        start = {"user": 100, "nice": 0, "system": 50, "idle": 800, "iowait": 10, "irq": 0,
+                 "softirq": 0, "steal": 40}
+        end = {"user": 400, "nice": 0, "system": 100, "idle": 1300, "iowait": 10, "irq": 0,
+               "softirq": 50, "steal": 140}
+        c = machine.cpu_share(start, end)  # delta: 300 + 50 + 50 busy, 500 idle, 100 steal
+        self.assertAlmostEqual(c["busy"], 40.0)
+        self.assertAlmostEqual(c["idle"], 50.0)
+        self.assertAlmostEqual(c["steal"], 10.0)
+
+    def test_missing_or_empty(self):
+        self.assertIsNone(machine.cpu_share(None, {}))
+        t = machine.cpu_times()
+        self.assertIsNone(machine.cpu_share(t, t))  # no time passed
+
+    def test_live_samples(self):
+        self.assertIn("steal", machine.cpu_times())
+        la = machine.loadavg()
+        self.assertEqual(len(la), 3)
+        self.assertGreater(len(machine.cpu_model() or ""), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

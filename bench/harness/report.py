@@ -1,0 +1,227 @@
+"""report.md from the results dict bench/run builds (pure: dict in, Markdown text out)."""
+
+from harness import stats
+
+MICRO_NOTE = ("Every micro figure is the median of the repeated runs, with min..max in "
+              "parentheses.")
+
+
+def _cpu_share(c):
+    if not c:
+        return "-"
+    return "%.0f %% busy, %.0f %% idle, %.0f %% stolen by the hypervisor" % (
+        c["busy"], c["idle"], c["steal"])
+
+
+def _machine(res):
+    m = res["machine"]
+    kvm = m.get("kvm") or {}
+    lines = ["## Machine and command", "",
+             "| | |", "|---|---|",
+             "| CPU | %s |" % m.get("cpu_model"),
+             "| cores | %s |" % m.get("cores"),
+             "| kernel | %s |" % m.get("kernel"),
+             "| KVM backend | %s |" % kvm.get("kvm_backend", "unknown (ix-run --info failed)"),
+             "| ix-run default ring | %s |" % kvm.get("default_ring", "-"),
+             "| sockperf | %s |" % (m.get("tools", {}).get("sockperf") or "-"),
+             "| memcached | %s |" % (m.get("tools", {}).get("memcached") or "-"),
+             "| started (UTC) | %s |" % m.get("utc_start"),
+             "| mode | %s |" % res.get("mode"),
+             "| load average at start / end | %s / %s |" % (m.get("loadavg_start"),
+                                                          m.get("loadavg_end")),
+             "| CPU time during the run | %s |" % _cpu_share(m.get("cpu_share_percent")),
+             "", "Command: `%s`" % m.get("command"), ""]
+    # The run itself keeps up to two cores busy, so only the load before it says "shared".
+    busy = (m.get("loadavg_start") or [0])[0]
+    if m.get("cores") and busy > 0.5 * m["cores"]:
+        lines += ["**Warning**: the machine was busy with other work when the run started "
+                  "(1-minute load average %.1f on %d cores); figures are noisier and slower than "
+                  "on an idle machine." % (busy, m["cores"]), ""]
+    lines += ["Placement: %s" % res.get("placement", ""), ""]
+    return lines
+
+
+def _syscall(res):
+    s = res.get("syscall") or {}
+    out = ["## Syscall forwarding (ix-bench-syscall)", ""]
+    if s.get("skipped"):
+        return out + ["Skipped: %s" % s["skipped"], ""]
+    if s.get("failed"):
+        out += ["**FAILED**: %s" % s["failed"], ""]
+    figs = s.get("figures", {})
+    raw = s.get("raw", {}).get("figures", {})
+    out += ["%s Placement: %s. Command: `%s`" % (MICRO_NOTE, s.get("placement"), s.get("command")),
+            "", "| figure | ns per call | what |", "|---|---|---|"]
+    for name, f in figs.items():
+        cell = stats.fmt_spread({"n": 2 if f["min"] != f["max"] else 1, "median": f["median"],
+                                 "min": f["min"], "max": f["max"]}, 0) if f["median"] else "failed"
+        out.append("| %s | %s | %s |" % (name, cell, raw.get(name, {}).get("what", "")))
+    out += ["", "| ratio | value |", "|---|---|"]
+    for k, v in s.get("ratios", {}).items():
+        out.append("| %s | %s |" % (k, stats.fmt_ratio(v if v is not None and v >= 0 else None)))
+    return out + [""]
+
+
+def _dune(res):
+    d = res.get("dune") or {}
+    out = ["## VM primitives of the Dune paper (ix-bench-dune-vm)", ""]
+    if d.get("skipped"):
+        return out + ["Skipped: %s" % d["skipped"], ""]
+    if d.get("failed"):
+        out += ["**FAILED**: %s" % d["failed"], ""]
+    modes = d.get("modes", {})
+    nat = modes.get("native", {}).get("figures", {})
+    ixr = modes.get("ix-run", {}).get("figures", {})
+    out += [MICRO_NOTE + " ns per operation; native = SIGSEGV + mprotect on the host, ix-run = the "
+            "same binary in guest ring 3, where each fault goes through the VMM's exception to "
+            "signal path and each mprotect is a forwarded syscall.", ""]
+    for mode, e in modes.items():
+        out.append("- %s: `%s`" % (mode, e.get("command")))
+    out += ["", "| figure | native ns | ix-run ns | ix-run / native |", "|---|---|---|---|"]
+    for name, f in nat.items():
+        g = ixr.get(name, {})
+        out.append("| %s | %s | %s | %s |" % (
+            name, _spread3(f, 0), _spread3(g, 0),
+            stats.fmt_ratio(d.get("ratios_ixrun_over_native", {}).get(name))))
+    return out + [""]
+
+
+def _spread3(f, digits):
+    if not f or f.get("median") is None:
+        return "-"
+    return stats.fmt_spread({"n": 2, "median": f["median"], "min": f["min"], "max": f["max"]},
+                            digits)
+
+
+def _l2(res):
+    if "l2" not in res:
+        return []
+    l2 = res.get("l2") or {}
+    out = ["## The limit: AF_XDP L2 ping-pong (ix-l2pingpong)", ""]
+    if l2.get("skipped"):
+        return out + ["Skipped: %s" % l2["skipped"], ""]
+    if l2.get("failed"):
+        out += ["**FAILED**: %s" % l2["failed"], ""]
+    out += ["Round trips in µs, median of runs (min..max). Placement: %s. Command: `%s`" % (
+        l2.get("placement"), l2.get("command")), "",
+        "| frame bytes | p50 | p99 | p99.9 | min |", "|---|---|---|---|---|"]
+    for size, e in l2.get("sizes", {}).items():
+        out.append("| %s | %s | %s | %s | %s |" % (size, stats.fmt_spread(e["p50_us"], 2),
+                                                  stats.fmt_spread(e["p99_us"], 2),
+                                                  stats.fmt_spread(e["p99.9_us"], 2),
+                                                  stats.fmt_spread(e["min_us"], 2)))
+    return out + [""]
+
+
+def limit_p50_us(res):
+    """p50 RTT of the smallest L2 frame size, the denominator of every ix/limit ratio."""
+    sizes = (res.get("l2") or {}).get("sizes", {})
+    if not sizes:
+        return None
+    smallest = sorted(sizes, key=int)[0]
+    return sizes[smallest]["p50_us"].get("median")
+
+
+def _sockperf(res):
+    if "sockperf" not in res:
+        return []
+    out = ["## sockperf ping-pong (TCP, 64 B, round trips)", ""]
+    limit = limit_p50_us(res)
+    rows = ["| server | p50 µs | p99 µs | p99.9 µs | p50 / L2 limit |", "|---|---|---|---|---|"]
+    notes = []
+    for r in res.get("sockperf", []):
+        if r.get("skipped"):
+            notes.append("- %s skipped: %s" % (r["system"], r["skipped"]))
+            continue
+        if r.get("failed"):
+            notes.append("- %s **FAILED**: %s" % (r["system"], r["failed"]))
+        rows.append("| %s | %s | %s | %s | %s |" % (
+            r["system"], stats.fmt_spread(r.get("p50_us"), 1), stats.fmt_spread(r.get("p99_us"), 1),
+            stats.fmt_spread(r.get("p99.9_us"), 1),
+            stats.fmt_ratio(stats.ratio((r.get("p50_us") or {}).get("median"), limit))))
+    if res.get("sockperf"):
+        out.append("Client: `%s`" % res["sockperf"][0].get("client_command", "-"))
+        out.append("")
+    return out + rows + [""] + notes + [""]
+
+
+def sweep_ratio_rows(sweeps, baseline_name, limit):
+    """Rows (system, rate, p50 ratio vs baseline, p99 ratio vs baseline, p50 / limit), the
+    baseline's own rows included (ratio 1 against itself, and its distance to the limit)."""
+    base = next((s for s in sweeps if s["system"] == baseline_name), None)
+    base_pts = {p["rate"]: p for p in (base or {}).get("points", [])}
+    rows = []
+    for s in sweeps:
+        for p in s.get("points", []):
+            b = base_pts.get(p["rate"])
+            rows.append((s["system"], p["rate"],
+                         stats.ratio(p["p50"]["median"], b["p50"]["median"]) if b else None,
+                         stats.ratio(p["p99"]["median"], b["p99"]["median"]) if b else None,
+                         stats.ratio(p["p50"]["median"], limit)))
+    return rows
+
+
+def _sweeps(res, key, title, baseline):
+    if key not in res:
+        return []
+    sweeps = res.get(key, [])
+    out = ["## %s" % title, ""]
+    ran = [s for s in sweeps if s.get("points")]
+    if ran:
+        out += ["Open-loop ix-load, latency in µs from the scheduled send time, median of runs "
+                "(min..max). Client: `%s`" % ran[0].get("client_command"), ""]
+    out += ["| system | offered /s | achieved /s | p50 | p99 | p99.9 | timeouts | wrong |",
+            "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for s in sweeps:
+        if s.get("skipped"):
+            notes.append("- %s skipped: %s" % (s["system"], s["skipped"]))
+            continue
+        if s.get("failed"):
+            notes.append("- %s **FAILED**: %s" % (s["system"], s["failed"]))
+        if s.get("saturated_at"):
+            notes.append("- %s saturated at %s/s (completed under half the offered load); "
+                         "higher rates not run" % (s["system"], stats.fmt_num(s["saturated_at"])))
+        for p in s.get("points", []):
+            out.append("| %s | %s | %s | %s | %s | %s | %d | %s |" % (
+                s["system"], stats.fmt_num(p["rate"]), stats.fmt_spread(p["achieved"], 0),
+                stats.fmt_spread(p["p50"]), stats.fmt_spread(p["p99"]),
+                stats.fmt_spread(p["p99.9"]), p["timeouts"],
+                "; ".join(p["wrong"]) or ("no answers" if p.get("silent") else "no")))
+    out += [""] + notes + [""]
+    rows = sweep_ratio_rows(sweeps, baseline, limit_p50_us(res))
+    if rows:
+        out += ["Ratios against %s at the same offered load, and against the L2 limit:" % baseline,
+                "", "| system | offered /s | p50 / %s | p99 / %s | p50 / L2 limit |" % (
+                    baseline, baseline), "|---|---|---|---|---|"]
+        for name, rate, r50, r99, rl in rows:
+            out.append("| %s | %s | %s | %s | %s |" % (name, stats.fmt_num(rate),
+                                                       stats.fmt_ratio(r50), stats.fmt_ratio(r99),
+                                                       stats.fmt_ratio(rl)))
+        out.append("")
+    for s in sweeps:
+        u = s.get("udp_echo")
+        if u and "sent" in u:
+            out.append("- %s UDP echo check: %d of %d datagrams (6..1400 B) back unchanged, "
+                       "median RTT %s µs (one at a time, from a sleeping Python client)" % (
+                           s["system"], u["echoed"], u["sent"], stats.fmt_num(u["rtt_us_median"])))
+    for s in sweeps:
+        if s.get("server_command"):
+            out.append("- %s server: `%s`" % (s["system"], s["server_command"]))
+    return out + [""]
+
+
+def render(res):
+    lines = ["# ix benchmark report", ""]
+    if res.get("network_skipped"):
+        lines += ["Network sections skipped: %s" % res["network_skipped"], ""]
+    if res.get("failures"):
+        lines += ["**%d failure(s)**:" % len(res["failures"]), ""]
+        lines += ["- " + f for f in res["failures"]] + [""]
+    lines += _machine(res) + _syscall(res) + _dune(res) + _l2(res) + _sockperf(res)
+    lines += _sweeps(res, "echo", "Echo servers under offered load (64 B, TCP)", "linux-epoll")
+    lines += _sweeps(res, "kv", "Memcached protocol under offered load (90% get, 100 B values)",
+                     "memcached")
+    if res.get("plots"):
+        lines += ["## Plots", ""] + ["![%s](%s)" % (p, p) for p in res["plots"]] + [""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""Unit tests of the ratio and summary logic in harness/report.py (bench_harness_unit)."""
+
+import unittest
+
+from harness import report, stats
+
+
+def point(rate, p50s, p99s):
+    return {"rate": rate, "achieved": stats.summarize([rate] * len(p50s)),
+            "p50": stats.summarize(p50s), "p90": stats.summarize(p50s),
+            "p99": stats.summarize(p99s), "p99.9": stats.summarize(p99s),
+            "min": stats.summarize(p50s), "max": stats.summarize(p99s),
+            "wrong": [], "timeouts": 0, "runs": []}
+
+
+def results():
+    return {
+        "mode": "quick",
+        "machine": {"cpu_model": "Test CPU", "cores": 2, "kernel": "6.1", "command": "bench/run",
+                    "kvm": {"kvm_backend": "kvm_pvm"}, "tools": {}},
+        "l2": {"sizes": {"1500": {"p50_us": stats.summarize([9.0]), "p99_us": stats.summarize([9]),
+                                  "p99.9_us": stats.summarize([9]), "min_us": stats.summarize([9])},
+                         "64": {"p50_us": stats.summarize([3.0, 4.0, 5.0]),
+                                "p99_us": stats.summarize([6]), "p99.9_us": stats.summarize([7]),
+                                "min_us": stats.summarize([2])}}},
+        "echo": [
+            {"system": "linux-epoll", "points": [point(1000, [100, 110, 120], [200]),
+                                                 point(5000, [100], [400])]},
+            {"system": "ix-echo", "points": [point(1000, [20, 22, 24], [50]),
+                                             point(9999, [30], [60])]},
+            {"system": "ixd-echo", "skipped": "not integrated", "points": []},
+        ],
+    }
+
+
+class RatioRowsTest(unittest.TestCase):
+    def test_ratios_against_baseline_and_limit(self):
+        res = results()
+        self.assertEqual(report.limit_p50_us(res), 4.0)  # smallest frame size, median of runs
+        rows = report.sweep_ratio_rows(res["echo"], "linux-epoll", report.limit_p50_us(res))
+        self.assertEqual(len(rows), 4)
+        # The baseline against itself, and its distance to the limit.
+        self.assertEqual(rows[0][:4], ("linux-epoll", 1000, 1.0, 1.0))
+        self.assertAlmostEqual(rows[0][4], 110 / 4.0)
+        rows = rows[2:]
+        name, rate, r50, r99, rl = rows[0]
+        self.assertEqual((name, rate), ("ix-echo", 1000))
+        self.assertAlmostEqual(r50, 22 / 110)
+        self.assertAlmostEqual(r99, 50 / 200)
+        self.assertAlmostEqual(rl, 22 / 4.0)
+        # No baseline point at 9999/s: no baseline ratio, the limit ratio still holds.
+        self.assertEqual(rows[1][:4], ("ix-echo", 9999, None, None))
+        self.assertAlmostEqual(rows[1][4], 30 / 4.0)
+
+    def test_no_limit_measured(self):
+        res = results()
+        del res["l2"]
+        self.assertIsNone(report.limit_p50_us(res))
+        rows = report.sweep_ratio_rows(res["echo"], "linux-epoll", None)
+        self.assertTrue(all(r[4] is None for r in rows))
+
+
+class RenderTest(unittest.TestCase):
+    def test_render_mentions_machine_skips_and_ratios(self):
+        md = report.render(results())
+        self.assertIn("| CPU | Test CPU |", md)
+        self.assertIn("| KVM backend | kvm_pvm |", md)
+        self.assertIn("Command: `bench/run`", md)
+        self.assertIn("ixd-echo skipped: not integrated", md)
+        self.assertIn("| ix-echo | 1,000 | 0.20x | 0.25x | 5.50x |", md)
+        self.assertNotIn("Memcached protocol", md)  # a section that did not run is left out
+
+    def test_failures_come_first(self):
+        res = results()
+        res["failures"] = ["echo ix-echo: answered wrongly"]
+        md = report.render(res)
+        self.assertLess(md.index("answered wrongly"), md.index("## Machine"))
+
+
+if __name__ == "__main__":
+    unittest.main()
