@@ -70,9 +70,12 @@ bool HasProgress(void* arg) {
          ix_load_acquire(&ix->m.header->cmd_cons.value) != ix->done;
 }
 
+// A slot is free once the dataplane consumed it *and* its result was collected: reusing a slot
+// whose result is still unread would lose that result (and the TX memory mark kept with it).
 bool HasSlot(void* arg) {
   ix_t* ix = static_cast<ix_t*>(arg);
-  return ix->prod - ix_load_acquire(&ix->m.header->cmd_cons.value) < ix->m.cmd_entries;
+  CollectCompletions(ix);
+  return ix->prod - ix->done < ix->m.cmd_entries;
 }
 
 int Collect(ix_t* ix, ix_event* out, int max) {
@@ -396,9 +399,7 @@ const void* ix_rx_data(const ix_t* ix, const struct ix_event* ev) {
 
 uint32_t ix_cmds_in_flight(const ix_t* ix) { return ix->prod - ix->done; }
 
-uint32_t ix_cmd_room(const ix_t* ix) {
-  return ix->m.cmd_entries - (ix->prod - ix_load_acquire(&ix->m.header->cmd_cons.value));
-}
+uint32_t ix_cmd_room(const ix_t* ix) { return ix->m.cmd_entries - (ix->prod - ix->done); }
 
 uint32_t ix_parse_ip(const char* text) {
   unsigned a, b, c, d;

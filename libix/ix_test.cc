@@ -114,6 +114,26 @@ TEST_F(LibixTest, CommandRingFullFlushesAndWaits) {
   EXPECT_EQ(ix_cmds_in_flight(ix_), 0u);
 }
 
+// More commands between two polls than the ring has slots: every result still comes back (a slot
+// is reused only after its result was collected).
+TEST_F(LibixTest, NoResultIsLostWhenTheRingWrapsBetweenPolls) {
+  ix_destroy(ix_);
+  Open({.cmd_entries = 8});
+  // Each port three times: the first listen succeeds, the others fail; results must keep that order.
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(ix_tcp_listen(ix_, static_cast<uint16_t>(1000 + i / 3), 4), 0) << i;
+  std::vector<ix_event> all;
+  for (int round = 0; round < 20 && all.size() < 50; ++round) {
+    std::vector<ix_event> evs = Poll();
+    all.insert(all.end(), evs.begin(), evs.end());
+  }
+  ASSERT_EQ(all.size(), 50u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].type, IX_EV_CMD_DONE) << i;
+    EXPECT_EQ(all[i].flags, IX_CMD_TCP_LISTEN) << i;
+    EXPECT_EQ(all[i].value, i % 3 ? -IX_EADDRINUSE : 0) << i;
+  }
+}
+
 TEST_F(LibixTest, IovecsOutsideTheTxAreaAreRefusedLocally) {
   auto [id, engine] = Accepted(1);
   char stack_bytes[16] = "not in tx";

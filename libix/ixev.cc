@@ -112,7 +112,10 @@ void Loop::Dispatch(const ix_event& ev) {
           c->buf_.erase(0, c->buf_head_);
           c->buf_head_ = 0;
         }
-        if (static_cast<size_t>(ev.value) < offered) c->blocked_ = true;
+        // A short send waits for IX_EV_TCP_SENT, unless that event already went by: ix_poll may
+        // hand it over before this result.
+        if (static_cast<size_t>(ev.value) < offered && !c->sent_early_) c->blocked_ = true;
+        c->sent_early_ = false;
         if (c->want_writable_ && c->send_buffered() <= c->send_limit / 2 && !c->released_) {
           c->want_writable_ = false;
           if (c->on_writable) c->on_writable(*c);
@@ -167,6 +170,7 @@ void Loop::Dispatch(const ix_event& ev) {
       if (!c->released_) (void)ix_tcp_recv_done(ix_, ev.id, ev.buf);
       break;
     case IX_EV_TCP_SENT:
+      if (c->inflight_ != 0) c->sent_early_ = true;
       c->blocked_ = false;
       c->Pump();
       break;

@@ -74,6 +74,7 @@ class Conn {
   size_t buf_head_ = 0;
   size_t inflight_ = 0;      // bytes of the send command in flight (0: none)
   bool blocked_ = false;     // the stack took less than offered: wait for IX_EV_TCP_SENT
+  bool sent_early_ = false;  // IX_EV_TCP_SENT came while a send's result was still outstanding
   bool want_writable_ = false;
   bool closing_ = false;
   bool released_ = false;    // close/abort queued
