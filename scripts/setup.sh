@@ -24,7 +24,7 @@ packages=(
   iproute2 iputils-ping procps strace
   python3 sqlite3 gzip coreutils
   socat curl sockperf memcached libmemcached-tools python3-pymemcache rsync
-  netcat-openbsd hping3 clang libclang-rt-14-dev python3-matplotlib
+  netcat-openbsd hping3 ethtool clang libclang-rt-14-dev python3-matplotlib
 )
 
 if [[ $install == 1 ]]; then
