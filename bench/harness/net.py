@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from harness import config, netns, parse, proc, stats, sweep
+from harness import config, netns, parse, proc, stats, sweep, systems
 
 START_TIMEOUT_S = 15
 
@@ -28,14 +28,82 @@ def _wait_listen(pair, port, server, timeout_s):
     return False
 
 
+class _Attached:
+    """An app attached to a dataplane daemon (ixd), stopped together: the app first, then ixd.
+    Quacks like proc.Proc for the callers here (alive, stop, output, popen)."""
+
+    def __init__(self, app, daemon, sock):
+        self.app, self.daemon, self.sock = app, daemon, sock
+        self.popen = app.popen
+
+    def alive(self):
+        return self.app.alive() and self.daemon.alive()
+
+    def stop(self, grace_s=3.0):
+        """Exit status of the app, or ixd's if the app's was 0 (the worst of the two)."""
+        rc = self.app.stop(grace_s)
+        self.daemon_status = self.daemon.stop(grace_s)
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        return rc if rc != 0 else self.daemon_status
+
+    def output(self):
+        out, err = self.app.output()
+        dout, derr = self.daemon.output()
+        return out, (err + "\n" + derr).strip()
+
+
+def _wait_socket(path, daemon, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and daemon.alive():
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return os.path.exists(path)
+
+
+def _start_daemon(system, pair, paths, log):
+    """Starts the system's ixd in namespace B on the server CPU; returns (Proc, socket, error)."""
+    sock = systems.ixd_socket(pair)
+    if os.path.exists(sock):
+        os.unlink(sock)
+    argv = pair.exec_argv("b", system.daemon_argv(pair, paths), cpu=config.SERVER_CPU)
+    log("%s: start %s" % (system.name, " ".join(argv)))
+    daemon = proc.Proc(argv, system.name + "-ixd")
+    if not _wait_socket(sock, daemon, START_TIMEOUT_S):
+        daemon.stop(grace_s=1.0)
+        out, err = daemon.output()
+        return None, sock, "ixd did not create %s within %d s (exit %s): %s" % (
+            sock, START_TIMEOUT_S, daemon.popen.returncode, (out + "\n" + err).strip()[-600:])
+    return daemon, sock, ""
+
+
+def server_argv(system, pair, paths):
+    """The full command(s) of a system's server, as the report shows them."""
+    cmds = []
+    if system.daemon_argv(pair, paths):
+        cmds.append(pair.exec_argv("b", system.daemon_argv(pair, paths), cpu=config.SERVER_CPU))
+    cmds.append(pair.exec_argv("b", system.argv(pair, paths), cpu=config.SERVER_CPU))
+    return " ; ".join(" ".join(c) for c in cmds)
+
+
 def start_server(system, pair, paths, log):
-    """Starts a system's server in namespace B on the server CPU; returns (Proc, error)."""
+    """Starts a system's server in namespace B on the server CPU (after its ixd, if it attaches to
+    one: both on that CPU); returns (server, error)."""
+    daemon = None
+    if system.daemon_argv(pair, paths):
+        daemon, sock, err = _start_daemon(system, pair, paths, log)
+        if daemon is None:
+            return None, err
     argv = pair.exec_argv("b", system.argv(pair, paths), cpu=config.SERVER_CPU)
     log("%s: start %s" % (system.name, " ".join(argv)))
     server = proc.Proc(argv, system.name)
     kind, needle = system.ready
     ok = (server.wait_for_line(needle, START_TIMEOUT_S) if kind == "line"
           else _wait_listen(pair, system.port, server, START_TIMEOUT_S))
+    if daemon is not None:
+        server = _Attached(server, daemon, sock)
+        ok = ok and server.alive()
     if not ok:
         server.stop(grace_s=1.0)
         out, err = server.output()
@@ -47,7 +115,11 @@ def start_server(system, pair, paths, log):
 def stop_server(server):
     rc = server.stop(grace_s=3.0)
     out, err = server.output()
-    return {"exit_status": rc, "stderr_tail": err[-600:]}
+    res = {"exit_status": rc, "stderr_tail": err[-600:]}
+    if isinstance(server, _Attached):
+        res["app_exit_status"] = server.app.popen.returncode
+        res["ixd_exit_status"] = server.daemon_status
+    return res
 
 
 def run_l2(paths, cfg, log):
@@ -98,16 +170,18 @@ def run_l2(paths, cfg, log):
     return res
 
 
-def run_sockperf(system, paths, cfg, log):
-    """sockperf ping-pong (TCP, 64 B, full round trips) against one sockperf server system."""
-    res = {"system": system.name, "what": system.what,
+def run_sockperf(system, paths, cfg, log, size=64):
+    """sockperf ping-pong (TCP, `size`-byte messages, full round trips) against one server that
+    answers sockperf's protocol (sockperf's own server, or the sockperf-aware ix echo servers)."""
+    res = {"system": system.name if size == 64 else "%s, %d B" % (system.name, size),
+           "what": system.what, "size": size,
            "placement": "server in ns B on CPU %d, client in ns A on CPU %d" % (
                config.SERVER_CPU, config.CLIENT_CPU)}
     why = system.missing(paths)
     if why:
         res["skipped"] = why
         return res
-    with netns.NetnsPair(server_ip=True) as pair:
+    with netns.NetnsPair(server_ip=system.server_ip) as pair:
         server, err = start_server(system, pair, paths, log)
         if server is None:
             res["failed"] = "server " + err
@@ -117,7 +191,7 @@ def run_sockperf(system, paths, cfg, log):
             for _ in range(cfg["repeats"]):
                 argv = pair.exec_argv("a", ["sockperf", "pp", "--tcp", "-i", pair.ip_b, "-p",
                                             str(system.port), "-t", str(cfg["sockperf_seconds"]),
-                                            "-m", "64", "--full-rtt"], cpu=config.CLIENT_CPU)
+                                            "-m", str(size), "--full-rtt"], cpu=config.CLIENT_CPU)
                 res["client_command"] = " ".join(argv)
                 rc, out, err = proc.run(argv, timeout_s=cfg["sockperf_seconds"] + 30)
                 try:
@@ -170,6 +244,9 @@ def run_sweep(system, paths, cfg, log):
     res = {"system": system.name, "kind": system.kind, "what": system.what, "points": [],
            "placement": "server in ns B on CPU %d, ix-load in ns A on CPU %d, polling (--spin=%s)"
                         % (config.SERVER_CPU, config.CLIENT_CPU, config.CLIENT_SPIN)}
+    if system.on_ixd:
+        res["placement"] += "; ixd (--cpu=%d) and the app attached to it share CPU %d" % (
+            config.SERVER_CPU, config.SERVER_CPU)
     why = system.missing(paths)
     if why:
         res["skipped"] = why
@@ -182,8 +259,7 @@ def run_sweep(system, paths, cfg, log):
         if server is None:
             res["failed"] = "server " + err
             return res
-        res["server_command"] = " ".join(pair.exec_argv("b", system.argv(pair, paths),
-                                                        cpu=config.SERVER_CPU))
+        res["server_command"] = server_argv(system, pair, paths)
         try:
             if system.udp_echo:
                 res["udp_echo"] = udp_echo_check(pair, system.port)
@@ -222,6 +298,7 @@ def run_sweep(system, paths, cfg, log):
                         break
         finally:
             res["server"] = stop_server(server)
+    res["at_p99_bound"] = sweep.throughput_at_p99(res["points"])
     why = sweep.verdict(res["points"], res["server"]["exit_status"], system.exit_zero)
     if why and "failed" not in res:
         res["failed"] = why

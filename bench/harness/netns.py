@@ -122,6 +122,13 @@ def clean_stale():
         m = re.match(r"^%s(\d+)-\d+[ab]$" % _PREFIX, name)
         if m and not _pid_alive(int(m.group(1))):
             _ip("netns", "del", name, check=False)
+    for name in os.listdir("/tmp"):  # ixd sockets of dead runs (systems.ixd_socket)
+        m = re.match(r"^%s(\d+)-\d+b-ixd\.sock$" % _PREFIX, name)
+        if m and not _pid_alive(int(m.group(1))):
+            try:
+                os.unlink(os.path.join("/tmp", name))
+            except OSError:
+                pass
 
 
 _SIOCETHTOOL = 0x8946

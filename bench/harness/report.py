@@ -125,7 +125,7 @@ def limit_p50_us(res):
 def _sockperf(res):
     if "sockperf" not in res:
         return []
-    out = ["## sockperf ping-pong (TCP, 64 B, round trips)", ""]
+    out = ["## sockperf ping-pong (TCP round trips; 64 B unless the size is named)", ""]
     limit = limit_p50_us(res)
     rows = ["| server | p50 µs | p99 µs | p99.9 µs | p50 / L2 limit |", "|---|---|---|---|---|"]
     notes = []
@@ -161,6 +161,51 @@ def sweep_ratio_rows(sweeps, baseline_name, limit):
     return rows
 
 
+def at_bound_rows(sweeps):
+    """Table of each system's throughput at its p99 bound (sweep.throughput_at_p99)."""
+    ran = [s for s in sweeps if s.get("at_p99_bound")]
+    if not ran:
+        return []
+    bound = ran[0]["at_p99_bound"]["bound_us"]
+    out = ["Throughput at p99 ≤ %s µs: the highest achieved rate of a point with median p99 "
+           "within the bound that completed at least 90 %% of its offered load "
+           "(≥: the sweep ended still within the bound)." % stats.fmt_num(bound, 0), "",
+           "| system | throughput /s at p99 ≤ %s µs | offered /s | p99 µs |" % stats.fmt_num(
+               bound, 0), "|---|---|---|---|"]
+    for s in ran:
+        b = s["at_p99_bound"]
+        if b["throughput"] is None:
+            out.append("| %s | none within the bound | - | - |" % s["system"])
+            continue
+        out.append("| %s | %s%s | %s | %s |" % (
+            s["system"], "≥ " if b["beyond_sweep"] else "", stats.fmt_num(b["throughput"]),
+            stats.fmt_num(b["rate"]), stats.fmt_num(b["p99_us"])))
+    return out + [""]
+
+
+def _yes_no(v):
+    return "n/a" if v is None else ("**yes**" if v else "**no**")
+
+
+def kv_comparison_lines(cmp):
+    """Issue 4's summary: throughput at the p99 bound, the three ratios and the goals."""
+    if not cmp:
+        return []
+    out = ["### ix-kv versus memcached (issue 4)", "",
+           "| throughput at the p99 bound | value |", "|---|---|"]
+    for name, t in cmp["throughput_at_p99"].items():
+        lb = "≥ " if cmp.get("lower_bound", {}).get(name) else ""
+        out.append("| %s | %s |" % (name, lb + stats.fmt_num(t) + " /s" if t is not None else "-"))
+    for name, r in cmp["ratios"].items():
+        out.append("| %s | %s |" % (name, stats.fmt_ratio(r)))
+    out += ["", "Goals (n/a: a figure is missing, or only lower bounds (≥) that cannot decide it; "
+            "the p99 goals compare the median p99 at every offered load both systems ran):", "",
+            "| goal | met |", "|---|---|"]
+    for goal, v in cmp["goals"].items():
+        out.append("| %s | %s |" % (goal, _yes_no(v)))
+    return out + [""]
+
+
 def _sweeps(res, key, title, baseline):
     if key not in res:
         return []
@@ -189,6 +234,7 @@ def _sweeps(res, key, title, baseline):
                 stats.fmt_spread(p["p99.9"]), p["timeouts"],
                 "; ".join(p["wrong"]) or ("no answers" if p.get("silent") else "no")))
     out += [""] + notes + [""]
+    out += at_bound_rows(sweeps)
     rows = sweep_ratio_rows(sweeps, baseline, limit_p50_us(res))
     if rows:
         out += ["Ratios against %s at the same offered load, and against the L2 limit:" % baseline,
@@ -206,6 +252,9 @@ def _sweeps(res, key, title, baseline):
                        "median RTT %s µs (one at a time, from a sleeping Python client)" % (
                            s["system"], u["echoed"], u["sent"], stats.fmt_num(u["rtt_us_median"])))
     for s in sweeps:
+        if "ixd" in s.get("placement", ""):
+            out.append("- %s placement: %s" % (s["system"], s["placement"]))
+    for s in sweeps:
         if s.get("server_command"):
             out.append("- %s server: `%s`" % (s["system"], s["server_command"]))
     return out + [""]
@@ -222,6 +271,7 @@ def render(res):
     lines += _sweeps(res, "echo", "Echo servers under offered load (64 B, TCP)", "linux-epoll")
     lines += _sweeps(res, "kv", "Memcached protocol under offered load (90% get, 100 B values)",
                      "memcached")
+    lines += kv_comparison_lines(res.get("kv_comparison"))
     if res.get("plots"):
         lines += ["## Plots", ""] + ["![%s](%s)" % (p, p) for p in res["plots"]] + [""]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 import unittest
 
-from harness import report, stats
+from harness import report, stats, sweep
 
 
 def point(rate, p50s, p99s):
@@ -75,6 +75,51 @@ class RenderTest(unittest.TestCase):
         res["failures"] = ["echo ix-echo: answered wrongly"]
         md = report.render(res)
         self.assertLess(md.index("answered wrongly"), md.index("## Machine"))
+
+
+class KvSummaryTest(unittest.TestCase):
+    def test_at_bound_table_marks_lower_bounds_and_misses(self):
+        sweeps = [{"system": "a", "at_p99_bound": {"bound_us": 500.0, "throughput": 39000.0,
+                                                    "rate": 40000, "p99_us": 120.0,
+                                                    "beyond_sweep": True}},
+                  {"system": "b", "at_p99_bound": {"bound_us": 500.0, "throughput": None,
+                                                    "rate": None, "p99_us": None,
+                                                    "beyond_sweep": False}},
+                  {"system": "c", "skipped": "not built"}]
+        md = "\n".join(report.at_bound_rows(sweeps))
+        self.assertIn("p99 ≤ 500 µs", md)
+        self.assertIn("| a | ≥ 39,000 | 40,000 | 120.0 |", md)
+        self.assertIn("| b | none within the bound | - | - |", md)
+        self.assertNotIn("| c |", md)
+
+    def test_comparison_lines(self):
+        cmp = {"throughput_at_p99": {"memcached": 10000.0, "ix-kv": 25000.0, "ixd-kv": None},
+               "lower_bound": {"memcached": False, "ix-kv": True},
+               "ratios": {"ix-kv/memcached": 2.5, "ixd-kv/memcached": None,
+                          "ixd-kv/ix-kv": None},
+               "goals": {"ix-kv (library) ahead of memcached": True,
+                         "ixd within 20% of library mode": None,
+                         "x": False}}
+        md = "\n".join(report.kv_comparison_lines(cmp))
+        self.assertIn("| ix-kv | ≥ 25,000 /s |", md)
+        self.assertIn("| memcached | 10,000 /s |", md)
+        self.assertIn("| ixd-kv | - |", md)
+        self.assertIn("| ix-kv/memcached | 2.50x |", md)
+        self.assertIn("| ix-kv (library) ahead of memcached | **yes** |", md)
+        self.assertIn("| ixd within 20% of library mode | n/a |", md)
+        self.assertIn("| x | **no** |", md)
+        self.assertEqual(report.kv_comparison_lines(None), [])
+
+    def test_render_includes_comparison(self):
+        res = results()
+        res["kv"] = [{"system": "memcached", "points": [point(1000, [50], [300])]}]
+        for s in res["kv"]:
+            s["at_p99_bound"] = sweep.throughput_at_p99(s["points"])
+        res["kv_comparison"] = sweep.kv_comparison(res["kv"])
+        md = report.render(res)
+        self.assertIn("### ix-kv versus memcached (issue 4)", md)
+        self.assertIn("| memcached | ≥ 1,000 | 1,000 | 300.0 |", md)
+        self.assertLess(md.index("## Memcached protocol"), md.index("### ix-kv versus"))
 
 
 if __name__ == "__main__":
