@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "dataplane/ixd/daemon.h"
 #include "dataplane/ixd/dp_host.h"
+#include "common/strict_flags.h"
 #include "dataplane/ixd/dp_stack_ops.h"
 
 ABSL_FLAG(std::string, iface, "", "network interface to own (required)");
@@ -39,56 +40,6 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
-// absl's parser exits with status 1 on an unknown flag or a bad value; ixd promises 2. So every
-// --flag is checked here first, with the same parser absl uses.
-void CheckFlags(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") break;
-    if (arg.size() < 2 || arg[0] != '-') {
-      fprintf(stderr, "ixd: unexpected argument '%s' (see --help)\n", arg.c_str());
-      exit(2);
-    }
-    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
-    std::vector<std::string> kv = absl::StrSplit(body, absl::MaxSplits('=', 1));
-    std::string name = kv[0];
-    if (name == "help" || name == "helpfull" || name == "helpshort" || name == "version" ||
-        name == "only_check_args" || name.rfind("helpon", 0) == 0 ||
-        name.rfind("helpmatch", 0) == 0) {
-      continue;
-    }
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    bool negated = false;
-    if (flag == nullptr && name.rfind("no", 0) == 0) {
-      flag = absl::FindCommandLineFlag(name.substr(2));
-      negated = flag != nullptr && flag->IsOfType<bool>() && kv.size() == 1;
-      if (!negated) flag = nullptr;
-    }
-    if (flag == nullptr) {
-      fprintf(stderr, "ixd: unknown flag --%s (see --help)\n", name.c_str());
-      exit(2);
-    }
-    if (negated) continue;
-    std::string value;
-    if (kv.size() == 2) {
-      value = kv[1];
-    } else if (flag->IsOfType<bool>()) {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      fprintf(stderr, "ixd: flag --%s needs a value\n", name.c_str());
-      exit(2);
-    }
-    // ParseFrom sets the flag; ParseCommandLine sets it again to the same value.
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) {
-      fprintf(stderr, "ixd: bad value for --%s: %s\n", name.c_str(), error.c_str());
-      exit(2);
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,7 +47,7 @@ int main(int argc, char** argv) {
       "the ix dataplane daemon.\n"
       "  ixd --iface=IF --ip=A.B.C.D[/len] [--gateway=A.B.C.D] [--socket=PATH] [--cpu=N]\n"
       "Applications attach with libix (ix_init with IX_MODE_IXD, or IX_MODE=ixd).");
-  CheckFlags(argc, argv);
+  ix::CheckFlagsOrExit("ixd", argc, argv);
   absl::ParseCommandLine(argc, argv);
   const std::string iface = absl::GetFlag(FLAGS_iface);
   const std::string ip = absl::GetFlag(FLAGS_ip);

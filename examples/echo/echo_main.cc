@@ -32,6 +32,7 @@
 #include "dataplane/core/stack.h"
 #include "dataplane/core/stack_fault_queue.h"
 #include "dataplane/nic/af_xdp.h"
+#include "common/strict_flags.h"
 #include "examples/echo/echo_server.h"
 
 ABSL_FLAG(std::string, iface, "", "network interface to open with AF_XDP (required)");
@@ -63,32 +64,7 @@ std::atomic<bool> g_dump{false};
 void OnStop(int) { g_stop.store(true); }
 void OnDump(int) { g_dump.store(true); }
 
-[[noreturn]] void Usage(const std::string& message) {
-  fprintf(stderr, "ix-echo: %s\nTry --help.\n", message.c_str());
-  exit(2);
-}
-
-// Checks every --flag=value before absl parses them, so that a bad flag exits with 2 (absl's own
-// parser exits with 1).
-void PreValidate(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (!absl::StartsWith(arg, "-")) Usage(absl::StrFormat("unexpected argument '%s'", arg));
-    arg = arg.substr(arg.find_first_not_of('-'));
-    const size_t eq = arg.find('=');
-    const std::string name = arg.substr(0, eq);
-    if (absl::StartsWith(name, "help") || name == "version" || name == "only_check_args") continue;
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr) Usage(absl::StrFormat("unknown flag --%s", name));
-    if (eq == std::string::npos) {
-      Usage(absl::StrFormat("flag --%s needs a value (--%s=...)", name, name));
-    }
-    std::string error;
-    if (!flag->ParseFrom(arg.substr(eq + 1), &error)) {
-      Usage(absl::StrFormat("bad value for --%s: %s", name, error));
-    }
-  }
-}
+[[noreturn]] void Usage(const std::string& message) { ix::ExitBadFlag("ix-echo", message); }
 
 absl::StatusOr<ix::net::MacAddress> InterfaceMac(const std::string& ifname) {
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -163,7 +139,7 @@ int main(int argc, char** argv) {
     return absl::StrContains(path, "echo_main");
   };
   absl::SetFlagsUsageConfig(usage);
-  PreValidate(argc, argv);
+  ix::CheckFlagsOrExit("ix-echo", argc, argv);
   absl::ParseCommandLine(argc, argv);
 
   const std::string iface = absl::GetFlag(FLAGS_iface);

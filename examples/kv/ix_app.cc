@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/strict_flags.h"
 
 ABSL_FLAG(std::string, mode, "library",
           "where the ix stack runs: 'library' (in this process, over AF_XDP on --iface) or "
@@ -35,55 +36,9 @@ volatile sig_atomic_t g_dump = 0;
 void OnSignal(int) { g_stop = 1; }
 void OnDumpSignal(int) { g_dump = 1; }
 
-[[noreturn]] void BadFlag(const char* program, const std::string& msg) {
-  fprintf(stderr, "%s: %s (see --help)\n", program, msg.c_str());
-  exit(2);
-}
-
 bool EnvSet(const char* name) {
   const char* v = getenv(name);
   return v != nullptr && *v != '\0';
-}
-
-bool IsUsageFlag(const std::string& name) {
-  return name == "help" || name == "helpfull" || name == "helpshort" || name == "helppackage" ||
-         name == "version" || name == "only_check_args" || name.rfind("helpon", 0) == 0 ||
-         name.rfind("helpmatch", 0) == 0;
-}
-
-// absl's parser exits with status 1 on an unknown flag or a bad value; the apps promise 2. So
-// every --flag is checked here first, with the parser absl itself uses.
-void CheckFlags(const char* program, int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--") break;
-    if (arg.size() < 2 || arg[0] != '-') BadFlag(program, "unexpected argument '" + arg + "'");
-    const std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
-    const std::vector<std::string> kv = absl::StrSplit(body, absl::MaxSplits('=', 1));
-    const std::string& name = kv[0];
-    if (IsUsageFlag(name)) continue;
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    bool negated = false;
-    if (flag == nullptr && name.rfind("no", 0) == 0) {
-      flag = absl::FindCommandLineFlag(name.substr(2));
-      negated = flag != nullptr && flag->IsOfType<bool>() && kv.size() == 1;
-      if (!negated) flag = nullptr;
-    }
-    if (flag == nullptr) BadFlag(program, "unknown flag --" + name);
-    if (negated) continue;
-    std::string value;
-    if (kv.size() == 2) {
-      value = kv[1];
-    } else if (flag->IsOfType<bool>()) {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      BadFlag(program, "flag --" + name + " needs a value");
-    }
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) BadFlag(program, "bad value for --" + name + ": " + error);
-  }
 }
 
 }  // namespace
@@ -97,16 +52,16 @@ void ParseFlagsOrExit(const char* program, int argc, char** argv, const char* us
   };
   config.contains_helpshort_flags = config.contains_help_flags;
   absl::SetFlagsUsageConfig(config);
-  CheckFlags(program, argc, argv);
+  ix::CheckFlagsOrExit(program, argc, argv);
   absl::ParseCommandLine(argc, argv);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode != "library" && mode != "ixd") {
-    BadFlag(program, "--mode must be 'library' or 'ixd', not '" + mode + "'");
+    ix::ExitBadFlag(program, "--mode must be 'library' or 'ixd', not '" + mode + "'");
   }
   if (mode == "library") {
     const bool iface = !absl::GetFlag(FLAGS_iface).empty() || EnvSet("IX_IFACE");
     const bool ip = !absl::GetFlag(FLAGS_ip).empty() || EnvSet("IX_IP");
-    if (!iface || !ip) BadFlag(program, "library mode needs --iface and --ip");
+    if (!iface || !ip) ix::ExitBadFlag(program, "library mode needs --iface and --ip");
   }
 }
 
