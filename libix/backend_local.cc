@@ -14,6 +14,7 @@
 #include "dataplane/ixd/dp_stack_ops.h"
 #include "dataplane/ixd/processor.h"
 #include "dataplane/ixd/qp_memory.h"
+#include "libix/inproc_map.h"
 #include "libix/ix_internal.h"
 
 namespace ix::lib {
@@ -55,16 +56,7 @@ class LocalBackend : public Backend {
       *error = "cannot add the queue pair";
       return -EINVAL;
     }
-    const ixd::QpView& v = mem_->view();
-    map_.header = v.header;
-    map_.cmds = v.cmds;
-    map_.events = v.events;
-    map_.cmd_entries = v.cmd_entries;
-    map_.ev_entries = v.ev_entries;
-    map_.tx = const_cast<uint8_t*>(v.tx);
-    map_.tx_bytes = v.tx_bytes;
-    map_.rx = v.rx;
-    map_.rx_bytes = uint64_t{v.rx_buf_count} * v.rx_buf_size;
+    map_ = MappingOf(mem_->view());
     return 0;
   }
 

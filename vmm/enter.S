@@ -4,6 +4,21 @@
  * that touches no stack after releasing its thread block. Offsets: struct EntryContext and
  * struct kvm_regs (vmm_state.h, linux/kvm.h). */
 
+/* Saves the callee-saved registers, the caller's rsp (after return) and the return address into
+ * the EntryContext at \ctx; clobbers rax. */
+.macro IX_SAVE_CALLER ctx
+  mov %rbx, 0(\ctx)
+  mov %rbp, 8(\ctx)
+  mov %r12, 16(\ctx)
+  mov %r13, 24(\ctx)
+  mov %r14, 32(\ctx)
+  mov %r15, 40(\ctx)
+  lea 8(%rsp), %rax
+  mov %rax, 48(\ctx)
+  mov (%rsp), %rax
+  mov %rax, 56(\ctx)
+.endm
+
   .text
 /* int ix_vmm_enter(VcpuThread *t)
  * Saves callee-saved registers, the caller's rsp and return address into t->entry, switches to
@@ -12,16 +27,7 @@
   .globl ix_vmm_enter
   .type ix_vmm_enter, @function
 ix_vmm_enter:
-  mov %rbx, 0(%rdi)
-  mov %rbp, 8(%rdi)
-  mov %r12, 16(%rdi)
-  mov %r13, 24(%rdi)
-  mov %r14, 32(%rdi)
-  mov %r15, 40(%rdi)
-  lea 8(%rsp), %rax
-  mov %rax, 48(%rdi)
-  mov (%rsp), %rax
-  mov %rax, 56(%rdi)
+  IX_SAVE_CALLER %rdi
   mov 64(%rdi), %rsp
   xor %ebp, %ebp
   call ix_vmm_thread_main
@@ -66,16 +72,7 @@ ix_vmm_resume_native:
   .globl ix_vmm_probe_native
   .type ix_vmm_probe_native, @function
 ix_vmm_probe_native:
-  mov %rbx, 0(%rsi)
-  mov %rbp, 8(%rsi)
-  mov %r12, 16(%rsi)
-  mov %r13, 24(%rsi)
-  mov %r14, 32(%rsi)
-  mov %r15, 40(%rsi)
-  lea 8(%rsp), %rax
-  mov %rax, 48(%rsi)
-  mov (%rsp), %rax
-  mov %rax, 56(%rsi)
+  IX_SAVE_CALLER %rsi
   jmp ix_vmm_resume_native
   .size ix_vmm_probe_native, . - ix_vmm_probe_native
 

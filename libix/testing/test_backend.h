@@ -8,6 +8,7 @@
 #include "dataplane/ixd/processor.h"
 #include "dataplane/ixd/qp_memory.h"
 #include "dataplane/ixd/testing/fake_stack_ops.h"
+#include "libix/inproc_map.h"
 #include "libix/ix_internal.h"
 
 namespace ix::lib::testing {
@@ -18,16 +19,7 @@ class TestBackend : public Backend {
     mem_ = std::move(*ixd::QpMemory::Create(sizes, false));
     app_ = proc->AddApp("test");
     (void)proc->AddQueue(app_, mem_->view());
-    const ixd::QpView& v = mem_->view();
-    map_.header = v.header;
-    map_.cmds = v.cmds;
-    map_.events = v.events;
-    map_.cmd_entries = v.cmd_entries;
-    map_.ev_entries = v.ev_entries;
-    map_.tx = const_cast<uint8_t*>(v.tx);
-    map_.tx_bytes = v.tx_bytes;
-    map_.rx = v.rx;
-    map_.rx_bytes = uint64_t{v.rx_buf_count} * v.rx_buf_size;
+    map_ = MappingOf(mem_->view());
   }
   ~TestBackend() override { proc_->RemoveApp(app_); }
 
