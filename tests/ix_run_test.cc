@@ -148,6 +148,15 @@ TEST_F(IxRunTest, ProtectionFaultsAsLinuxReportsThem) {
   Result native = Spawn({Prog("faults")});
   ASSERT_NE(native.out.find("xmm7 across a handler: kept"), std::string::npos) << native.out;
   ExpectSameAsNative({Prog("faults")});
+  // And the faults really were guest faults the VMM resolved (54 of them: read-only, PROT_NONE,
+  // rep movsb, 50 Appel-Li traps, SIGBUS), not native ones.
+  std::string json = ::testing::TempDir() + "/ix_faults.json";
+  Result r = Ix({"--stats_json=" + json, "--", Prog("faults")});
+  ASSERT_EQ(r.code(), 0) << r.err;
+  std::ifstream f(json);
+  nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_GE(j["exits"].value("memory_fault", 0), 54) << j["exits"].dump();
+  unlink(json.c_str());
 }
 
 TEST_F(IxRunTest, MainStackGrowsInTheGuest) { ExpectSameAsNative({Prog("deep_stack")}); }
