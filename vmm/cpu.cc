@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/cpu_features.h"
 #include "vmm/kvm_abi.h"
 #include "vmm/raw_syscall.h"
 
@@ -168,7 +169,7 @@ void BuildSregsTemplate(Vmm* vmm, const kvm_sregs& reset_state) {
   s.idt.limit = 32 * sizeof(IdtEntry) - 1;
   s.cr0 = kCr0;
   s.cr3 = vmm->as.cr3();
-  s.cr4 = kCr4;
+  s.cr4 = kCr4 | (vmm->osxsave ? kCr4Osxsave : 0);
   s.efer = kEfer;
   vmm->sregs_template = s;
 }
@@ -203,7 +204,36 @@ int InitVcpu(Vmm* vmm, VcpuThread* t, const kvm_regs& regs, uint64_t fs_base, ui
   }
   r = VcpuIoctl(t->vcpu_fd, kIoctlSetMsrs, msrs);
   if (r != 5) return r < 0 ? static_cast<int>(r) : -EINVAL;
+  if (vmm->osxsave) {
+    // After KVM_SET_SREGS: KVM refuses an XCR0 beyond x87 while CR4.OSXSAVE is clear.
+    kvm_xcrs xcrs{};
+    xcrs.nr_xcrs = 1;
+    xcrs.xcrs[0] = {0, 0, vmm->guest_xcr0};
+    r = VcpuIoctl(t->vcpu_fd, KVM_SET_XCRS, &xcrs);
+    if (r < 0) return static_cast<int>(r);
+  }
   r = VcpuIoctl(t->vcpu_fd, KVM_SET_REGS, &regs);
+  return r < 0 ? static_cast<int>(r) : 0;
+}
+
+int CopyFpuState(int from_fd, int to_fd, XsaveBuffer* scratch) {
+  long r = VcpuIoctl(from_fd, kIoctlGetXsave, scratch);
+  if (r < 0) return static_cast<int>(r);
+  r = VcpuIoctl(to_fd, kIoctlSetXsave, scratch);
+  return r < 0 ? static_cast<int>(r) : 0;
+}
+
+int LoadHostFpuControl(int vcpu_fd, XsaveBuffer* scratch) {
+  uint16_t fcw;
+  uint32_t mxcsr;
+  asm volatile("fnstcw %0" : "=m"(fcw));
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  long r = VcpuIoctl(vcpu_fd, kIoctlGetXsave, scratch);
+  if (r < 0) return static_cast<int>(r);
+  // Legacy XSAVE region: FCW at byte 0, MXCSR at byte 24.
+  memcpy(reinterpret_cast<char*>(scratch->region), &fcw, sizeof(fcw));
+  memcpy(reinterpret_cast<char*>(scratch->region) + 24, &mxcsr, sizeof(mxcsr));
+  r = VcpuIoctl(vcpu_fd, kIoctlSetXsave, scratch);
   return r < 0 ? static_cast<int>(r) : 0;
 }
 

@@ -35,6 +35,13 @@ int CreateVcpu(Vmm* vmm, VcpuThread* t);
 // Returns 0 or -errno. Safe on the exit path.
 int InitVcpu(Vmm* vmm, VcpuThread* t, const kvm_regs& regs, uint64_t fs_base, uint64_t gs_base);
 
+// FPU/SSE/AVX state of a new vCPU. CopyFpuState gives `to_fd` the complete state of `from_fd`
+// (a clone child starts with its parent's registers, as on Linux). LoadHostFpuControl gives a vCPU
+// the calling host thread's x87 control word and MXCSR, the FPU state the SysV ABI preserves across
+// the call that enters the guest. Both use `scratch`; 0 or -errno; safe on the exit path.
+int CopyFpuState(int from_fd, int to_fd, XsaveBuffer* scratch);
+int LoadHostFpuControl(int vcpu_fd, XsaveBuffer* scratch);
+
 }  // namespace ix::vmm
 
 #endif  // IX_VMM_CPU_H_

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "ix/hypercall.h"
 #include "vmm/cpu.h"
+#include "vmm/cpu_features.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"
 #include "vmm/syscalls.h"
@@ -101,6 +102,10 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   if (!cpuid.ok()) return cpuid.status();
   vmm->ncpuid = static_cast<int>(std::min<size_t>(cpuid->size(), 256));
   memcpy(vmm->cpuid, cpuid->data(), vmm->ncpuid * sizeof(kvm_cpuid_entry2));
+  FitCpuidToHost(vmm->cpuid, vmm->ncpuid, HostCpuid);
+  GuestFpuConfig fpu = FitXsaveToHost(vmm->cpuid, vmm->ncpuid, HostXcr0());
+  vmm->osxsave = fpu.osxsave;
+  vmm->guest_xcr0 = fpu.xcr0;
 
   absl::StatusOr<Vm> vm = Vm::Create(kvm);
   if (!vm.ok()) return vm.status();

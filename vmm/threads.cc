@@ -41,7 +41,8 @@ bool GuestBases(VcpuThread* t, uint64_t* fs, uint64_t* gs) {
 }
 
 // In the child of a fork: the parent's VM belongs to the parent's address space, so build a new
-// one from the (copied) VMM-private state and give this thread vCPU 0 with `regs`.
+// one from the (copied) VMM-private state and give this thread vCPU 0 with `regs` and the FPU
+// state the parent saved in self->xsave.
 void ReinitAfterFork(Vmm* vmm, VcpuThread* self, const kvm_regs& regs, uint64_t fs, uint64_t gs) {
   vmm->pid = static_cast<int>(RawSyscall(SYS_getpid));
   for (int i = 0; i < kMaxThreads; ++i) {
@@ -73,7 +74,8 @@ void ReinitAfterFork(Vmm* vmm, VcpuThread* self, const kvm_regs& regs, uint64_t 
   }
   AddVmmFd(vmm, vmm->vm_fd);
   self->index = 0;  // the vCPU id; the block stays where it is
-  if (InitVcpu(vmm, self, regs, fs, gs) < 0) {
+  if (InitVcpu(vmm, self, regs, fs, gs) < 0 ||
+      RawSyscall(SYS_ioctl, self->vcpu_fd, kIoctlSetXsave, reinterpret_cast<long>(&self->xsave)) < 0) {
     WriteStderr("ix-run: cannot create the vCPU of a forked child\n");
     RawSyscall(SYS_exit_group, 127);
   }
@@ -103,6 +105,11 @@ long CloneThread(Vmm* vmm, VcpuThread* t, uint64_t flags, uint64_t stack, uint64
   if (r < 0) {
     c->in_use.store(0);
     return r == -ENOMEM || r == -EMFILE ? -EAGAIN : r;
+  }
+  r = CopyFpuState(t->vcpu_fd, c->vcpu_fd, &c->xsave);
+  if (r < 0) {
+    c->in_use.store(0);
+    return -EAGAIN;
   }
   if (fresh) {
     AddVmmFd(vmm, c->vcpu_fd);
@@ -154,6 +161,8 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
   kvm_regs snapshot = t->run->s.regs.regs;  // the run page is shared with the child until remapped
   uint64_t fs, gs;
   if (!GuestBases(t, &fs, &gs)) return -EAGAIN;
+  // The FPU state too: the child's new vCPU starts from it (t->xsave is copied with memory).
+  if (RawSyscall(SYS_ioctl, t->vcpu_fd, kIoctlGetXsave, reinterpret_cast<long>(&t->xsave)) < 0) return -EAGAIN;
   long pid = RawSyscall6(SYS_clone, flags & ~CLONE_VM, 0, ptid, ctid, tls, 0);
   if (pid != 0) return pid;
   snapshot.rax = 0;

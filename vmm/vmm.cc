@@ -206,6 +206,7 @@ extern "C" [[noreturn]] void ix_vmm_thread_main(ix::vmm::VcpuThread* t) {
   uint64_t fs = 0;
   RawSyscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, reinterpret_cast<long>(&fs));
   int r = InitVcpu(t->vmm, t, regs, fs, 0);
+  if (r == 0) r = LoadHostFpuControl(t->vcpu_fd, &t->xsave);
   if (r < 0) {
     regs.rax = static_cast<uint64_t>(r);  // ix_vmm_enter "returns" -errno natively
     ix_vmm_resume_native(&regs);

@@ -147,7 +147,9 @@ struct Vmm {
   int vmm_fds[kMaxThreads + 8];  // descriptors the guest may not close or replace
   int nvmm_fds;
   int ncpuid;
-  kvm_cpuid_entry2 cpuid[256];
+  kvm_cpuid_entry2 cpuid[256];  // KVM's supported table fitted to the host (cpu_features.h)
+  bool osxsave;                 // CR4.OSXSAVE and XCR0 = guest_xcr0 on every vCPU
+  uint64_t guest_xcr0;
   kvm_sregs sregs_template;  // long mode, ring chosen; per-thread GDT/TSS patched in
   char scratch[512 << 10];   // execve environment and argument building (under thread_lock)
   AddressSpace as;           // large; keep last
