@@ -91,6 +91,19 @@ int CreateVcpu(Vmm* vmm, VcpuThread* t) {
     RawSyscall(SYS_close, fd);
     return static_cast<int>(r);
   }
+  // The guest's TSC is the host's: the program's vDSO (clock_gettime without a syscall) scales
+  // the TSC against the host kernel's timekeeping. KVM gives a new VM a TSC offset that starts it
+  // near 0 on VT-x/SVM; the vDSO then sees the TSC behind its last update and returns the last
+  // tick's time (4 ms steps). kvm_pvm runs the guest on the host TSC already.
+  uint64_t offset = 0;
+  kvm_device_attr tsc{0, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET, reinterpret_cast<uint64_t>(&offset)};
+  if (VcpuIoctl(fd, KVM_HAS_DEVICE_ATTR, &tsc) == 0) {
+    r = VcpuIoctl(fd, KVM_SET_DEVICE_ATTR, &tsc);
+    if (r < 0) {
+      RawSyscall(SYS_close, fd);
+      return static_cast<int>(r);
+    }
+  }
   t->vcpu_fd = static_cast<int>(fd);
   t->run = reinterpret_cast<kvm_run*>(run_hva);
   t->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
