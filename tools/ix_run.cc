@@ -29,6 +29,7 @@
 #include "ix/run_stats.h"
 #include "tools/elf_check.h"
 #include "tools/run_report.h"
+#include "vmm/cpu_features.h"
 #include "vmm/exec_target.h"
 #include "vmm/guest.h"
 #include "vmm/kvm.h"
@@ -138,6 +139,19 @@ int PrintInfo(const std::string& device, int ring_flag) {
   printf("default ring:      %d (%s)\n", def, def == 3 ? "program in ring 3 over ix's ring-0 runtime"
                                                        : "program in ring 0, Dune semantics");
   printf("ring for this run: %d%s\n", ring_flag == -1 ? def : ring_flag, ring_flag == -1 ? " (auto)" : "");
+  absl::StatusOr<std::vector<kvm_cpuid_entry2>> cpuid = kvm->SupportedCpuid();
+  if (cpuid.ok()) {
+    // The same choice every vCPU gets (vmm/cpu_features.h).
+    ix::vmm::FitCpuidToHost(cpuid->data(), static_cast<int>(cpuid->size()), ix::vmm::HostCpuid);
+    uint64_t host = ix::vmm::HostXcr0();
+    ix::vmm::GuestFpuConfig fpu = ix::vmm::FitXsaveToHost(cpuid->data(), static_cast<int>(cpuid->size()), host);
+    if (fpu.osxsave) {
+      printf("guest XCR0:        %#llx (host %#llx%s)\n", static_cast<unsigned long long>(fpu.xcr0),
+             static_cast<unsigned long long>(host), fpu.dropped ? ", some components KVM cannot give" : "");
+    } else {
+      printf("guest XCR0:        not set (host XSAVE %s)\n", host ? "enabled, KVM offers none" : "disabled");
+    }
+  }
   std::string lib = FindPreloadLibrary();
   printf("libixrun.so:       %s\n", lib.empty() ? "NOT FOUND (set IX_PRELOAD_LIB)" : lib.c_str());
   std::string loader = FindStaticLoader();
