@@ -25,6 +25,7 @@ packages=(
   python3 sqlite3 gzip coreutils
   socat curl sockperf memcached libmemcached-tools python3-pymemcache rsync
   netcat-openbsd hping3 ethtool clang libclang-rt-14-dev python3-matplotlib
+  qemu-system-x86 busybox-static kmod cpio   # the test VM (tests/vm/ixvm)
 )
 
 if [[ $install == 1 ]]; then
@@ -44,4 +45,8 @@ else
   meson setup build --buildtype="$buildtype"
 fi
 ninja -C build
+# The test VM's kernel (a Debian linux-image package, unpacked, never installed) and initramfs.
+if [[ $install == 1 ]]; then
+  tests/vm/ixvm image
+fi
 echo "setup.sh: built into $(pwd)/build"

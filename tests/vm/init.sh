@@ -9,8 +9,12 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 
 rundir=
+tmpbind=
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in ixvm.run=*) rundir=${arg#ixvm.run=} ;; esac
+  case "$arg" in
+    ixvm.run=*) rundir=${arg#ixvm.run=} ;;
+    ixvm.tmpbind=*) tmpbind=$(echo "${arg#ixvm.tmpbind=}" | tr , ' ') ;;
+  esac
 done
 
 fail() {
@@ -28,6 +32,17 @@ mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,access=any hostroot /host \
   || fail "cannot mount the host root over 9p"
 [ -n "$rundir" ] && [ -r "/host$rundir/cmd.sh" ] || fail "no command in ixvm.run=$rundir"
+
+# /tmp is the VM's own tmpfs (9p cannot ftruncate or fstat a file once it is unlinked, as
+# mkstemp users do), except the host directories under /tmp that the command lives in
+# (ixvm.tmpbind), bound back in.
+mkdir -p /hosttmp
+mount --bind /host/tmp /hosttmp
+mount -t tmpfs -o mode=1777 tmp /host/tmp
+for d in $tmpbind; do
+  mkdir -p "/host/tmp/$d"
+  mount --bind "/hosttmp/$d" "/host/tmp/$d"
+done
 
 # The guest's own kernel interfaces inside the chroot; /run and /dev/shm private to the VM (ixd's
 # socket and POSIX shared memory must not land on the host's filesystem).
