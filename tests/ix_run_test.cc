@@ -123,6 +123,21 @@ TEST_F(IxRunTest, TrueFalseAndExitCodes) {
 
 TEST_F(IxRunTest, LsOfUsr) { ExpectSameAsNative({"ls", "-l", "/usr"}); }
 
+TEST_F(IxRunTest, EchoLsAndAnExternalSort) {
+  ExpectSameAsNative({"/bin/echo", "hello", "from", "a", "guest"});
+  ExpectSameAsNative({"ls", "-la", "/etc"});
+  // ls -l / without what changes between the two runs: dates (/tmp) and /proc's link count.
+  ExpectSameAsNative({"sh", "-c", "ls -l --time-style=+ / | grep -v ' proc$'"});
+  std::string in = ::testing::TempDir() + "/ix_sort_input";
+  {
+    std::ofstream f(in);
+    for (int i = 0; i < 300000; ++i) f << (i * 7919) % 300007 << " line " << i << '\n';
+  }
+  // A 1 MiB buffer makes sort spill to temporary files and merge them, on two threads.
+  ExpectSameAsNative({"sh", "-c", "sort -S 1M --parallel=2 -n " + in + " | sha256sum; sort -c -n " + in + "; echo $?"});
+  unlink(in.c_str());
+}
+
 TEST_F(IxRunTest, ShellPipeline) {
   ExpectSameAsNative({"sh", "-c", "printf 'b\\na\\nc\\n' | sort | tr a-z A-Z; echo $((6*7)); exit 3"});
 }
@@ -249,7 +264,7 @@ TEST_F(IxRunTest, ProgramSeesTheGuestRing) {
   EXPECT_EQ(ix.out, "cpl=3 vmm_ring=3\n") << ix.err;
   if (ThisHost().hardware) {  // glibc runs in guest ring 0 only where ring 0 is native
     Result ring0 = Ix({"--ring=0", "--", Prog("cpl")});
-    EXPECT_EQ(ring0.out, "cpl=0 vmm_ring=0\n") << ring0.err;
+    EXPECT_EQ(ring0.out, "cpl=0 vmm_ring=0\ncr3 read: ok\n") << ring0.err;
   }
 }
 

@@ -157,7 +157,7 @@ TEST_F(GuestTest, Ring0RunsFreestandingCodeAndForwardsSyscalls) {
   o.allow_guest_exit = true;
   absl::StatusOr<VcpuThread*> t = PrepareGuest(o);
   ASSERT_TRUE(t.ok()) << t.status();
-  volatile long out[4] = {-1, -1, -1, -1};
+  volatile long out[5] = {-1, -1, -1, -1, 0};
   long r = IxRing0Body(*t, 50, out);
   ReleaseGuest();
   ASSERT_EQ(r, 0);
@@ -165,6 +165,8 @@ TEST_F(GuestTest, Ring0RunsFreestandingCodeAndForwardsSyscalls) {
   EXPECT_EQ(out[1], getpid());
   EXPECT_EQ(out[2], 0);
   EXPECT_EQ(out[3], 50);
+  EXPECT_NE(out[4], 0);  // the guest's page-table root, read with a privileged instruction
+  EXPECT_EQ(out[4] & 0xfff, 0);
 }
 
 }  // namespace
