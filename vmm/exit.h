@@ -64,6 +64,13 @@ ExitAction DecideExit(const DecodedExit& exit);
 // `error_code` and `cr2` matter for #PF. Returns signo 0 for vectors that are not faults.
 ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2);
 
+// The RFLAGS a guest continues with after a forwarded syscall (or in a clone child), from the r11
+// the guest handed in: only what a Linux program can set itself (CF PF AF ZF SF TF DF OF NT AC
+// ID), with IF and the fixed bit 1 set. Never IOPL, RF, VM, VIF or VIP: guest ring 0 code can
+// hand in any r11, and IOPL 3 would give a ring-3 guest cli/sti and port I/O.
+inline constexpr uint64_t kUserRflags = 0x244dd5;
+constexpr uint64_t SyscallReturnRflags(uint64_t r11) { return (r11 & kUserRflags) | 0x202; }
+
 }  // namespace ix::vmm
 
 #endif  // IX_VMM_EXIT_H_

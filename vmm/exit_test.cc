@@ -99,5 +99,14 @@ TEST(ExceptionToSignal, LinuxMapping) {
   EXPECT_EQ(ExceptionToSignal(31, 0, 0).kind, ExitActionKind::kKill);
 }
 
+TEST(SyscallReturnRflags, KeepsWhatAProgramMaySetAndNothingPrivileged) {
+  EXPECT_EQ(SyscallReturnRflags(0x246), 0x246u);             // ZF PF IF: an ordinary return
+  EXPECT_EQ(SyscallReturnRflags(0x0), 0x202u);               // IF and bit 1 always set
+  EXPECT_EQ(SyscallReturnRflags(0x3202), 0x202u);            // IOPL 3 dropped
+  EXPECT_EQ(SyscallReturnRflags(0x1b0202), 0x202u);          // RF VM VIF VIP dropped
+  EXPECT_EQ(SyscallReturnRflags(0x40d01), 0x40f03u);         // CF TF DF OF AC kept
+  EXPECT_EQ(SyscallReturnRflags(~0ull), kUserRflags | 0x202);
+}
+
 }  // namespace
 }  // namespace ix::vmm

@@ -12,6 +12,7 @@
 
 #include "ix/hypercall.h"
 #include "vmm/arg_check.h"
+#include "vmm/exit.h"
 #include "vmm/guest_memory.h"
 #include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
@@ -295,7 +296,7 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
     if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, refused);
     regs.rax = ret;
     regs.rip = regs.rcx;
-    regs.rflags = regs.r11;
+    regs.rflags = SyscallReturnRflags(regs.r11);
     return;
   }
   switch (nr) {
@@ -355,7 +356,7 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
       break;
   }
   if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, nullptr);
-  regs.rflags = regs.r11;
+  regs.rflags = SyscallReturnRflags(regs.r11);
   if (ret == -EINTR && t->npending > 0 && ShouldRestartSyscall(vmm, t, nr)) {
     regs.rip = regs.rcx - 2;  // re-execute the `syscall` instruction after the handler
     regs.rax = nr;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
+#include "vmm/exit.h"
 #include "vmm/exec_target.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
@@ -98,7 +99,7 @@ long CloneThread(Vmm* vmm, VcpuThread* t, uint64_t flags, uint64_t stack, uint64
   kvm_regs cr = regs;
   cr.rax = 0;
   cr.rip = regs.rcx;
-  cr.rflags = regs.r11;
+  cr.rflags = SyscallReturnRflags(regs.r11);
   if (stack) cr.rsp = stack;
   bool fresh = c->vcpu_fd < 0;
   int r = InitVcpu(vmm, c, cr, fs, gs);
@@ -167,7 +168,7 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
   if (pid != 0) return pid;
   snapshot.rax = 0;
   snapshot.rip = snapshot.rcx;
-  snapshot.rflags = snapshot.r11;
+  snapshot.rflags = SyscallReturnRflags(snapshot.r11);
   if (stack) snapshot.rsp = stack;
   if (flags & CLONE_SETTLS) fs = tls;
   ReinitAfterFork(vmm, t, snapshot, fs, gs);
@@ -273,7 +274,7 @@ long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
   kvm_regs r = t->run->s.regs.regs;
   r.rax = 0;
   r.rip = r.rcx;
-  r.rflags = r.r11;
+  r.rflags = SyscallReturnRflags(r.r11);
   // Give the program's handlers back to the kernel.
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
     if (vmm->sigactions[sig].handler > 1) {
