@@ -65,6 +65,21 @@ def cpu_share(start, end):
             "idle": 100.0 * idle / total, "steal": 100.0 * delta["steal"] / total}
 
 
+def kvm_blocker(ix_run_path, timeout_s=20):
+    """Why ix-run cannot run guests on this machine, or "" if it can: the one KVM check of the
+    harness and of the bench tests. KVM is usable exactly when `ix-run --info` exits 0 (it opens
+    /dev/kvm and checks the API); otherwise the reason is ix-run's (parse.ixrun_blocker), e.g.
+    "cannot use KVM: open /dev/kvm: No such file or directory"."""
+    if not ix_run_path or not os.path.exists(ix_run_path):
+        return "%s not built" % (ix_run_path or "ix-run")
+    try:
+        r = subprocess.run([ix_run_path, "--info"], capture_output=True, text=True,
+                           timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s --info: %s" % (ix_run_path, e)
+    return parse.ixrun_blocker(r.returncode, r.stderr)
+
+
 def describe(ix_run_path, argv):
     info = {
         "cpu_model": cpu_model(),

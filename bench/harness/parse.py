@@ -105,6 +105,21 @@ def parse_ixrun_info(text):
     return info
 
 
+def ixrun_blocker(returncode, stderr):
+    """Why KVM is unusable according to one `ix-run --info` run, or "" if it exited 0.
+
+    The reason is ix-run's own: its last stderr line saying "cannot use KVM" (else its last
+    stderr line), without the "ix-run: " prefix; "ix-run --info exited N" if stderr is empty."""
+    if returncode == 0:
+        return ""
+    lines = [l.strip() for l in strip_ansi(stderr or "").splitlines() if l.strip()]
+    pick = [l for l in lines if "cannot use KVM" in l] or lines
+    if not pick:
+        return "ix-run --info exited %s" % returncode
+    reason = pick[-1]
+    return reason[len("ix-run: "):] if reason.startswith("ix-run: ") else reason
+
+
 # Display order of the micro figures (JSON objects come back sorted by name).
 MICRO_ORDER = ["native", "ix_ring3", "raw_exit_ring3", "ix_null_ring3", "ix_ring0",
                "raw_exit_ring0", "ptrace", "trap", "prot1", "protN", "unprot", "appel1", "appel2"]

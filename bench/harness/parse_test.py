@@ -133,6 +133,19 @@ class IxRunInfoTest(unittest.TestCase):
         self.assertEqual(info["kvm_device"], "/dev/kvm (API version 12)")
         self.assertTrue(info["default_ring"].startswith("3"))
 
+    def test_blocker_is_ixruns_reason(self):
+        self.assertEqual(parse.ixrun_blocker(0, "any warning\n"), "")
+        self.assertEqual(parse.ixrun_blocker(
+            1, "ix-run: cannot use KVM: open /dev/kvm: No such file or directory\n"),
+            "cannot use KVM: open /dev/kvm: No such file or directory")
+        # The line that names the cause wins over later noise; other text is kept as it is.
+        self.assertEqual(parse.ixrun_blocker(
+            1, "\x1b[31mix-run: cannot use KVM: /dev/kvm: KVM API version -1\x1b[0m\nbye\n"),
+            "cannot use KVM: /dev/kvm: KVM API version -1")
+        self.assertEqual(parse.ixrun_blocker(3, "something else broke\n"),
+                         "something else broke")
+        self.assertEqual(parse.ixrun_blocker(-11, ""), "ix-run --info exited -11")
+
 
 class MicroTest(unittest.TestCase):
     def test_order_and_failed_runs(self):

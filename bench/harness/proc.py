@@ -45,6 +45,7 @@ class Proc:
             with self._cond:
                 sink.append(line.rstrip("\n"))
                 self._cond.notify_all()
+        stream.close()  # at EOF: the pipe is this reader's alone
         with self._cond:
             self._cond.notify_all()
 

@@ -1,6 +1,6 @@
 """report.md from the results dict bench/run builds (pure: dict in, Markdown text out)."""
 
-from harness import stats
+from harness import parse, stats
 
 MICRO_NOTE = ("Every micro figure is the median of the repeated runs, with min..max in "
               "parentheses.")
@@ -13,15 +13,28 @@ def _cpu_share(c):
         c["busy"], c["idle"], c["steal"])
 
 
+def micro_skips(res):
+    """One line per micro measurement skipped because KVM is unusable here (micro.py): the
+    ix-bench-syscall figures in "skipped_figures" and the Dune bench's ix-run mode."""
+    out = ["syscall %s: %s" % (name, why)
+           for name, why in (res.get("syscall") or {}).get("skipped_figures", {}).items()]
+    if (res.get("dune") or {}).get("ixrun_skipped"):
+        out.append("dune ix-run: %s" % res["dune"]["ixrun_skipped"])
+    return out
+
+
 def _machine(res):
     m = res["machine"]
     kvm = m.get("kvm") or {}
+    blocker = (res.get("paths") or {}).get("kvm_blocker")
     lines = ["## Machine and command", "",
              "| | |", "|---|---|",
              "| CPU | %s |" % m.get("cpu_model"),
              "| cores | %s |" % m.get("cores"),
              "| kernel | %s |" % m.get("kernel"),
              "| KVM backend | %s |" % kvm.get("kvm_backend", "unknown (ix-run --info failed)"),
+             "| KVM usable (`ix-run --info`) | %s |" % (
+                 "no: " + blocker if blocker else "yes" if "paths" in res else "-"),
              "| ix-run default ring | %s |" % kvm.get("default_ring", "-"),
              "| sockperf | %s |" % (m.get("tools", {}).get("sockperf") or "-"),
              "| memcached | %s |" % (m.get("tools", {}).get("memcached") or "-"),
@@ -49,17 +62,33 @@ def _syscall(res):
     if s.get("failed"):
         out += ["**FAILED**: %s" % s["failed"], ""]
     figs = s.get("figures", {})
+    skipped = s.get("skipped_figures", {})
     raw = s.get("raw", {}).get("figures", {})
     out += ["%s Placement: %s. Command: `%s`" % (MICRO_NOTE, s.get("placement"), s.get("command")),
             "", "| figure | ns per call | what |", "|---|---|---|"]
-    for name, f in figs.items():
-        cell = stats.fmt_spread({"n": 2 if f["min"] != f["max"] else 1, "median": f["median"],
-                                 "min": f["min"], "max": f["max"]}, 0) if f["median"] else "failed"
+    order = {n: i for i, n in enumerate(parse.MICRO_ORDER)}
+    for name in sorted(list(figs) + [n for n in skipped if n not in figs],
+                       key=lambda n: (order.get(n, len(order)), n)):
+        f = figs.get(name)
+        if f is None:
+            cell = "skipped: %s" % skipped[name]
+        elif f["median"]:
+            cell = stats.fmt_spread({"n": 2 if f["min"] != f["max"] else 1,
+                                     "median": f["median"], "min": f["min"], "max": f["max"]}, 0)
+        else:
+            cell = "failed"
         out.append("| %s | %s | %s |" % (name, cell, raw.get(name, {}).get("what", "")))
-    out += ["", "| ratio | value |", "|---|---|"]
-    for k, v in s.get("ratios", {}).items():
-        out.append("| %s | %s |" % (k, stats.fmt_ratio(v if v is not None and v >= 0 else None)))
-    return out + [""]
+    out += [""]
+    if skipped:
+        out += ["Ratios that need a skipped figure are left out%s." % (
+            "" if s.get("ratios") else ": here all of them"), ""]
+    if s.get("ratios") or not skipped:
+        out += ["| ratio | value |", "|---|---|"]
+        for k, v in s.get("ratios", {}).items():
+            out.append("| %s | %s |" % (k, stats.fmt_ratio(v if v is not None and v >= 0
+                                                           else None)))
+        out.append("")
+    return out
 
 
 def _dune(res):
@@ -77,11 +106,13 @@ def _dune(res):
             "signal path and each mprotect is a forwarded syscall.", ""]
     for mode, e in modes.items():
         out.append("- %s: `%s`" % (mode, e.get("command")))
+    if d.get("ixrun_skipped"):
+        out.append("- ix-run skipped: %s" % d["ixrun_skipped"])
     out += ["", "| figure | native ns | ix-run ns | ix-run / native |", "|---|---|---|---|"]
     for name, f in nat.items():
         g = ixr.get(name, {})
         out.append("| %s | %s | %s | %s |" % (
-            name, _spread3(f, 0), _spread3(g, 0),
+            name, _spread3(f, 0), "skipped" if d.get("ixrun_skipped") else _spread3(g, 0),
             stats.fmt_ratio(d.get("ratios_ixrun_over_native", {}).get(name))))
     return out + [""]
 
@@ -267,6 +298,9 @@ def render(res):
     if res.get("failures"):
         lines += ["**%d failure(s)**:" % len(res["failures"]), ""]
         lines += ["- " + f for f in res["failures"]] + [""]
+    if micro_skips(res):
+        lines += ["Skipped micro measurements (not failures):", ""]
+        lines += ["- " + f for f in micro_skips(res)] + [""]
     lines += _machine(res) + _syscall(res) + _dune(res) + _l2(res) + _sockperf(res)
     lines += _sweeps(res, "echo", "Echo servers under offered load (64 B, TCP)", "linux-epoll")
     lines += _sweeps(res, "kv", "Memcached protocol under offered load (90% get, 100 B values)",

@@ -7,6 +7,9 @@
 //   raw exit ring 0   the no-op hypercall from guest ring 0
 //   ptrace            getpid under a minimal PTRACE_SYSCALL tracer on the same CPU
 // Each figure is the median of --repeats runs of --calls calls; the spread (min..max) is reported.
+// --no_kvm measures only native and ptrace (for machines without a usable /dev/kvm): every other
+// figure is listed as skipped ("skipped_figures" in the JSON), no ratio needing one is reported,
+// and the exit status is that of the figures measured.
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -34,6 +37,8 @@ ABSL_FLAG(int, calls, 20000, "calls per measurement");
 ABSL_FLAG(int, repeats, 5, "measurements per figure (the median is reported)");
 ABSL_FLAG(int, cpu, 1, "CPU to pin every party to (-1: no pinning)");
 ABSL_FLAG(std::string, json, "", "write the results as JSON to this file");
+ABSL_FLAG(bool, no_kvm, false,
+          "measure only the figures that need no KVM (native, ptrace); list the others as skipped");
 ABSL_FLAG(std::string, child, "", "internal: run one measurement loop (getpid|nop) and print ns/call");
 
 extern "C" long IxBenchRing0(void* thread, long n, int nop);
@@ -145,6 +150,7 @@ double Ring0Ns(long n, bool nop, double tsc_per_ns) {
 
 struct Figure {
   std::string name, what;
+  bool kvm;  // needs KVM (a guest or ix-run); not measured under --no_kvm
   std::vector<double> runs;
   double Median() const {
     std::vector<double> v = runs;
@@ -168,7 +174,9 @@ std::string DefaultIxRun() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("measures syscall forwarding under ix against native, ptrace and the raw KVM exit.\n"
-                               "Usage: ix-bench-syscall [--calls N] [--repeats R] [--cpu C] [--json FILE]");
+                               "Usage: ix-bench-syscall [--calls N] [--repeats R] [--cpu C] [--json FILE] [--no_kvm]\n"
+                               "--no_kvm (no usable /dev/kvm): only native and ptrace are measured, the other\n"
+                               "figures are listed as skipped and the exit status is that of the two measured.");
   absl::ParseCommandLine(argc, argv);
   long n = absl::GetFlag(FLAGS_calls);
   std::string child = absl::GetFlag(FLAGS_child);
@@ -193,49 +201,79 @@ int main(int argc, char** argv) {
   double tsc_per_ns = TscPerNs();
 
   std::vector<Figure> f = {
-      {"native", "getpid on the host"},
-      {"ix_ring3", "getpid forwarded from guest ring 3 under ix-run"},
-      {"raw_exit_ring3", "no-op hypercall from guest ring 3 (bare KVM exit, the limit)"},
-      {"ix_ring0", "getpid forwarded from guest ring 0 (freestanding code)"},
-      {"raw_exit_ring0", "no-op hypercall from guest ring 0"},
-      {"ptrace", "getpid under a PTRACE_SYSCALL tracer, same CPU"},
-      {"ix_null_ring3", "syscall the VMM answers itself, guest ring 3 (hypercall path, no host syscall)"},
+      {"native", "getpid on the host", false},
+      {"ix_ring3", "getpid forwarded from guest ring 3 under ix-run", true},
+      {"raw_exit_ring3", "no-op hypercall from guest ring 3 (bare KVM exit, the limit)", true},
+      {"ix_ring0", "getpid forwarded from guest ring 0 (freestanding code)", true},
+      {"raw_exit_ring0", "no-op hypercall from guest ring 0", true},
+      {"ptrace", "getpid under a PTRACE_SYSCALL tracer, same CPU", false},
+      {"ix_null_ring3", "syscall the VMM answers itself, guest ring 3 (hypercall path, no host syscall)", true},
   };
+  bool measure_kvm = !absl::GetFlag(FLAGS_no_kvm);
   std::string calls = "--calls=" + std::to_string(n);
   for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
     f[0].runs.push_back(GetpidLoopNs(n));
-    f[1].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=getpid", calls}));
-    f[2].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=nop", calls}));
-    f[3].runs.push_back(Ring0Ns(n / 10, false, tsc_per_ns));  // emulated ring 0 is slow: fewer calls
-    f[4].runs.push_back(Ring0Ns(n / 10, true, tsc_per_ns));
+    if (measure_kvm) {
+      f[1].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=getpid", calls}));
+      f[2].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=nop", calls}));
+      f[3].runs.push_back(Ring0Ns(n / 10, false, tsc_per_ns));  // emulated ring 0 is slow: fewer calls
+      f[4].runs.push_back(Ring0Ns(n / 10, true, tsc_per_ns));
+    }
     f[5].runs.push_back(PtraceNs(n));
-    f[6].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=null", calls}));
+    if (measure_kvm) f[6].runs.push_back(RunChild({ix_run, "--ring=3", "--", me, "--child=null", calls}));
   }
+  auto skipped = [&](const Figure& x) { return x.kvm && !measure_kvm; };
   bool failed = false;
   printf("%-16s %12s %22s   %s\n", "figure", "ns/call", "spread (min..max)", "what");
   for (const Figure& x : f) {
+    if (skipped(x)) {
+      printf("%-16s %35s   %s\n", x.name.c_str(), "skipped (--no_kvm)", x.what.c_str());
+      continue;
+    }
     failed |= x.Min() < 0;
     printf("%-16s %12.0f %10.0f..%-10.0f   %s\n", x.name.c_str(), x.Median(), x.Min(), x.Max(), x.what.c_str());
   }
+  // The ratios reported: JSON key, label, numerator and denominator figures (left out when one
+  // of them was skipped).
+  struct Ratio {
+    const char* key;
+    const char* label;
+    int a, b;
+  };
+  const std::vector<Ratio> ratios = {
+      {"ix_ring3_over_raw_exit", "ix ring 3 / raw exit ring 3", 1, 2},
+      {"ix_ring0_over_raw_exit", "ix ring 0 / raw exit ring 0", 3, 4},
+      {"ix_ring3_over_native", "ix ring 3 / native", 1, 0},
+      {"ptrace_over_ix_ring3", "ptrace / ix ring 3", 5, 1},
+      {"ix_null_ring3_over_raw_exit",
+       "ix null syscall / raw exit ring 3 (the syscall instruction, LSTAR stub and VMM dispatch)", 6, 2},
+  };
   auto ratio = [&](int a, int b) { return f[b].Median() > 0 ? f[a].Median() / f[b].Median() : -1; };
-  printf("\nratios (goal: forwarded within 1.2x of the raw exit of the same ring)\n");
-  printf("  ix ring 3 / raw exit ring 3 = %.2fx\n", ratio(1, 2));
-  printf("  ix ring 0 / raw exit ring 0 = %.2fx\n", ratio(3, 4));
-  printf("  ix ring 3 / native          = %.1fx\n", ratio(1, 0));
-  printf("  ptrace / ix ring 3          = %.2fx\n", ratio(5, 1));
-  printf("  ix null syscall / raw exit ring 3 = %.2fx (the syscall instruction, LSTAR stub and VMM dispatch)\n", ratio(6, 2));
+  printf("\nratios (goal: forwarded within 1.2x of the raw exit of the same ring)%s\n",
+         measure_kvm ? "" : ": none, each needs a figure skipped by --no_kvm");
+  for (const Ratio& q : ratios) {
+    if (skipped(f[q.a]) || skipped(f[q.b])) continue;
+    printf("  %s = %.2fx\n", q.label, ratio(q.a, q.b));
+  }
   std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty()) {
     nlohmann::json j;
     j["calls"] = n;
     j["repeats"] = absl::GetFlag(FLAGS_repeats);
     j["cpu"] = cpu;
+    j["figures"] = nlohmann::json::object();
+    j["skipped_figures"] = nlohmann::json::array();
     for (const Figure& x : f) {
+      if (skipped(x)) {
+        j["skipped_figures"].push_back(x.name);
+        continue;
+      }
       j["figures"][x.name] = {{"median_ns", x.Median()}, {"min_ns", x.Min()}, {"max_ns", x.Max()}, {"what", x.what}};
     }
-    j["ratios"] = {{"ix_ring3_over_raw_exit", ratio(1, 2)}, {"ix_ring0_over_raw_exit", ratio(3, 4)},
-                   {"ix_ring3_over_native", ratio(1, 0)}, {"ptrace_over_ix_ring3", ratio(5, 1)},
-                   {"ix_null_ring3_over_raw_exit", ratio(6, 2)}};
+    j["ratios"] = nlohmann::json::object();
+    for (const Ratio& q : ratios) {
+      if (!skipped(f[q.a]) && !skipped(f[q.b])) j["ratios"][q.key] = ratio(q.a, q.b);
+    }
     std::ofstream(json_path) << j.dump(2) << "\n";
   }
   if (failed) fprintf(stderr, "ix-bench-syscall: some measurements failed (-1 above)\n");
