@@ -11,8 +11,8 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
-#include "vmm/exit.h"
 #include "vmm/exec_target.h"
+#include "vmm/exit.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/signals.h"

@@ -37,20 +37,9 @@ static int have_avx512(void) {
   return (b & bit_AVX512F) != 0;
 }
 
-#define YMM_LOAD(p)                                                                        \
-  "vmovdqu 0(" p "), %%ymm0\n vmovdqu 32(" p "), %%ymm1\n vmovdqu 64(" p "), %%ymm2\n"      \
-  "vmovdqu 96(" p "), %%ymm3\n vmovdqu 128(" p "), %%ymm4\n vmovdqu 160(" p "), %%ymm5\n"  \
-  "vmovdqu 192(" p "), %%ymm6\n vmovdqu 224(" p "), %%ymm7\n vmovdqu 256(" p "), %%ymm8\n" \
-  "vmovdqu 288(" p "), %%ymm9\n vmovdqu 320(" p "), %%ymm10\n vmovdqu 352(" p "), %%ymm11\n" \
-  "vmovdqu 384(" p "), %%ymm12\n vmovdqu 416(" p "), %%ymm13\n vmovdqu 448(" p "), %%ymm14\n" \
-  "vmovdqu 480(" p "), %%ymm15\n"
-#define YMM_STORE(p)                                                                       \
-  "vmovdqu %%ymm0, 0(" p ")\n vmovdqu %%ymm1, 32(" p ")\n vmovdqu %%ymm2, 64(" p ")\n"      \
-  "vmovdqu %%ymm3, 96(" p ")\n vmovdqu %%ymm4, 128(" p ")\n vmovdqu %%ymm5, 160(" p ")\n"  \
-  "vmovdqu %%ymm6, 192(" p ")\n vmovdqu %%ymm7, 224(" p ")\n vmovdqu %%ymm8, 256(" p ")\n" \
-  "vmovdqu %%ymm9, 288(" p ")\n vmovdqu %%ymm10, 320(" p ")\n vmovdqu %%ymm11, 352(" p ")\n" \
-  "vmovdqu %%ymm12, 384(" p ")\n vmovdqu %%ymm13, 416(" p ")\n vmovdqu %%ymm14, 448(" p ")\n" \
-  "vmovdqu %%ymm15, 480(" p ")\n"
+// ymm0-15 from / to the 512 bytes at operand p (an asm operand name such as "%[in]").
+#define YMM_LOAD(p) ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n vmovdqu \\r*32(" p "), %%ymm\\r\n .endr\n"
+#define YMM_STORE(p) ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n vmovdqu %%ymm\\r, \\r*32(" p ")\n .endr\n"
 #define YMM_CLOBBERS                                                                         \
   "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
