@@ -142,9 +142,8 @@ int PrintInfo(const std::string& device, int ring_flag) {
   absl::StatusOr<std::vector<kvm_cpuid_entry2>> cpuid = kvm->SupportedCpuid();
   if (cpuid.ok()) {
     // The same choice every vCPU gets (vmm/cpu_features.h).
-    ix::vmm::FitCpuidToHost(cpuid->data(), static_cast<int>(cpuid->size()), ix::vmm::HostCpuid);
     uint64_t host = ix::vmm::HostXcr0();
-    ix::vmm::GuestFpuConfig fpu = ix::vmm::FitXsaveToHost(cpuid->data(), static_cast<int>(cpuid->size()), host);
+    ix::vmm::GuestFpuConfig fpu = ix::vmm::FitCpuToHost(cpuid->data(), static_cast<int>(cpuid->size()));
     if (fpu.osxsave) {
       printf("guest XCR0:        %#llx (host %#llx%s)\n", static_cast<unsigned long long>(fpu.xcr0),
              static_cast<unsigned long long>(host), fpu.dropped ? ", some components KVM cannot give" : "");

@@ -83,4 +83,9 @@ GuestFpuConfig FitXsaveToHost(kvm_cpuid_entry2* entries, int n, uint64_t host_xc
   return c;
 }
 
+GuestFpuConfig FitCpuToHost(kvm_cpuid_entry2* entries, int n) {
+  FitCpuidToHost(entries, n, HostCpuid);
+  return FitXsaveToHost(entries, n, HostXcr0());
+}
+
 }  // namespace ix::vmm

@@ -53,6 +53,10 @@ struct GuestFpuConfig {
 // table's leaf 1 also reports XSAVE, which KVM requires before it accepts CR4.OSXSAVE.
 GuestFpuConfig FitXsaveToHost(kvm_cpuid_entry2* entries, int n, uint64_t host_xcr0);
 
+// Both of the above with the real host CPUID and XCR0: what every vCPU of a VM gets (guest.cc) and
+// what `ix-run --info` reports.
+GuestFpuConfig FitCpuToHost(kvm_cpuid_entry2* entries, int n);
+
 // The entry for (function, index) in a CPUID table, or nullptr.
 kvm_cpuid_entry2* FindCpuid(kvm_cpuid_entry2* entries, int n, uint32_t function, uint32_t index);
 const kvm_cpuid_entry2* FindCpuid(const kvm_cpuid_entry2* entries, int n, uint32_t function,

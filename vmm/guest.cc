@@ -102,8 +102,7 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   if (!cpuid.ok()) return cpuid.status();
   vmm->ncpuid = static_cast<int>(std::min<size_t>(cpuid->size(), 256));
   memcpy(vmm->cpuid, cpuid->data(), vmm->ncpuid * sizeof(kvm_cpuid_entry2));
-  FitCpuidToHost(vmm->cpuid, vmm->ncpuid, HostCpuid);
-  GuestFpuConfig fpu = FitXsaveToHost(vmm->cpuid, vmm->ncpuid, HostXcr0());
+  GuestFpuConfig fpu = FitCpuToHost(vmm->cpuid, vmm->ncpuid);
   vmm->osxsave = fpu.osxsave;
   vmm->guest_xcr0 = fpu.xcr0;
 
