@@ -90,6 +90,13 @@ ExitAction DecideExit(const DecodedExit& exit) {
   return {ExitActionKind::kKill, SIGKILL, 0, 0, "unexpected KVM exit"};
 }
 
+bool ExceptionFrameInBounds(uint64_t frame_hva, uint64_t frame_size, uint64_t ist_lo,
+                            uint64_t ist_hi, int cs_dpl) {
+  if (cs_dpl != 0 || ist_hi < ist_lo || frame_hva < ist_lo) return false;
+  const uint64_t room = ist_hi - ist_lo;
+  return frame_size <= room && frame_hva - ist_lo <= room - frame_size;
+}
+
 ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2) {
   switch (vector) {
     case 0: return {ExitActionKind::kSignal, SIGFPE, FPE_INTDIV, 0, "divide error"};

@@ -61,7 +61,8 @@ struct ExitAction {
 ExitAction DecideExit(const DecodedExit& exit);
 
 // The signal Linux sends for x86 exception `vector` raised by user code, and its si_code.
-// `error_code` and `cr2` matter for #PF. Returns signo 0 for vectors that are not faults.
+// `error_code` and `cr2` matter for #PF. Vectors a Linux program cannot raise as a fault (double
+// fault, NMI, machine check, reserved ones, anything >= 32) give kKill, also with a signo.
 ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2);
 
 // The RFLAGS a guest continues with after a forwarded syscall (or in a clone child), from the r11
@@ -70,6 +71,24 @@ ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2)
 // hand in any r11, and IOPL 3 would give a ring-3 guest cli/sti and port I/O.
 inline constexpr uint64_t kUserRflags = 0x244dd5;
 constexpr uint64_t SyscallReturnRflags(uint64_t r11) { return (r11 & kUserRflags) | 0x202; }
+
+// Whether the exception frame the guest's IDT stub reported (at host address `frame_hva`,
+// `frame_size` bytes) lies entirely inside the thread's IST stack [ist_lo, ist_hi) and was pushed
+// by ring-0 code (`cs_dpl`, the DPL of the guest's CS at the hypercall, is 0). Everything here
+// comes from guest registers, which guest ring-0 code can set at will: overflow-safe for any
+// values (a frame that wraps around the address space, or an empty or inverted area, is out).
+bool ExceptionFrameInBounds(uint64_t frame_hva, uint64_t frame_size, uint64_t ist_lo,
+                            uint64_t ist_hi, int cs_dpl);
+
+// The RFLAGS a guest continues with after an exception, from the frame's rflags: the same
+// user-settable bits as SyscallReturnRflags (never IOPL, VM, VIF, VIP), IF and bit 1 set. The frame
+// is guest memory that guest ring-0 code can forge, so it is no more trusted than r11. RF, which
+// the CPU sets in the image of a fault, is dropped too: it only suppresses one instruction
+// breakpoint, which a ring-3 program cannot arm (no debug registers, ptrace is refused), so at
+// worst an armed breakpoint on a retried instruction fires again.
+constexpr uint64_t ExceptionReturnRflags(uint64_t frame_rflags) {
+  return SyscallReturnRflags(frame_rflags);
+}
 
 }  // namespace ix::vmm
 

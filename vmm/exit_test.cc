@@ -108,5 +108,63 @@ TEST(SyscallReturnRflags, KeepsWhatAProgramMaySetAndNothingPrivileged) {
   EXPECT_EQ(SyscallReturnRflags(~0ull), kUserRflags | 0x202);
 }
 
+// The IST area of a thread block as HandleException passes it, and a 56-byte frame.
+constexpr uint64_t kIstLo = 0x7f0000020000, kIstHi = 0x7f0000030000;
+constexpr uint64_t kFrame = sizeof(ix_exception_frame);
+
+TEST(ExceptionFrameInBounds, AcceptsFramesInsideTheIstArea) {
+  EXPECT_TRUE(ExceptionFrameInBounds(kIstLo, kFrame, kIstLo, kIstHi, 0));
+  EXPECT_TRUE(ExceptionFrameInBounds(kIstHi - kFrame, kFrame, kIstLo, kIstHi, 0));  // touches the top
+  EXPECT_TRUE(ExceptionFrameInBounds(kIstHi - 0x100, kFrame, kIstLo, kIstHi, 0));
+  EXPECT_TRUE(ExceptionFrameInBounds(kIstLo, kIstHi - kIstLo, kIstLo, kIstHi, 0));   // fills it
+}
+
+TEST(ExceptionFrameInBounds, RefusesForgedFrames) {
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo - 8, kFrame, kIstLo, kIstHi, 0));        // straddles lo
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo - kFrame, kFrame, kIstLo, kIstHi, 0));   // just below
+  EXPECT_FALSE(ExceptionFrameInBounds(0, kFrame, kIstLo, kIstHi, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstHi - kFrame + 1, kFrame, kIstLo, kIstHi, 0));  // straddles hi
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstHi, kFrame, kIstLo, kIstHi, 0));             // just above
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstHi + 0x1000, kFrame, kIstLo, kIstHi, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo, kIstHi - kIstLo + 1, kIstLo, kIstHi, 0));  // too big
+}
+
+TEST(ExceptionFrameInBounds, RefusesWrappingAddressesAndSizes) {
+  // frame_hva + size wraps to a small number below ist_hi: a naive `hva + size > hi` passes it.
+  EXPECT_FALSE(ExceptionFrameInBounds(~0ull - 8, kFrame, kIstLo, kIstHi, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo + 8, ~0ull - 4, kIstLo, kIstHi, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo, ~0ull, kIstLo, kIstHi, 0));
+  // An area at the very top of the address space still works, and nothing wraps past it.
+  EXPECT_TRUE(ExceptionFrameInBounds(~0ull - kFrame, kFrame, ~0ull - 0x1000, ~0ull, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(~0ull - kFrame + 2, kFrame, ~0ull - 0x1000, ~0ull, 0));
+  // Empty or inverted areas hold nothing.
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo, kFrame, kIstLo, kIstLo, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstLo, kFrame, kIstHi, kIstLo, 0));
+  EXPECT_FALSE(ExceptionFrameInBounds(kIstHi - kFrame, kFrame, kIstHi, kIstLo, 0));
+}
+
+TEST(ExceptionFrameInBounds, RefusesReportsFromRing3) {
+  for (int dpl : {1, 2, 3, -1}) {
+    EXPECT_FALSE(ExceptionFrameInBounds(kIstLo + 0x100, kFrame, kIstLo, kIstHi, dpl)) << dpl;
+  }
+}
+
+TEST(ExceptionReturnRflags, NothingPrivilegedFromAForgedFrame) {
+  constexpr uint64_t kIopl3 = 0x3000, kRf = 1ull << 16, kVm = 1ull << 17, kVif = 1ull << 19,
+                     kVip = 1ull << 20, kPrivileged = kIopl3 | kVm | kVif | kVip;
+  EXPECT_EQ(ExceptionReturnRflags(0x246), 0x246u);  // an ordinary fault in user code
+  EXPECT_EQ(ExceptionReturnRflags(0x10246), 0x246u);  // RF, as the CPU pushes it for a fault
+  EXPECT_EQ(ExceptionReturnRflags(0), 0x202u);       // IF and bit 1 always set
+  EXPECT_EQ(ExceptionReturnRflags(kIopl3 | 0x202), 0x202u);
+  EXPECT_EQ(ExceptionReturnRflags(0x1000 | 0x202), 0x202u);  // IOPL 1
+  EXPECT_EQ(ExceptionReturnRflags(kVm | 0x202), 0x202u);
+  EXPECT_EQ(ExceptionReturnRflags(kVif | 0x202), 0x202u);
+  EXPECT_EQ(ExceptionReturnRflags(kVip | 0x202), 0x202u);
+  EXPECT_EQ(ExceptionReturnRflags(kPrivileged | kRf), 0x202u);
+  EXPECT_EQ(ExceptionReturnRflags(0x40d01), 0x40f03u);  // CF TF DF OF AC kept
+  EXPECT_EQ(ExceptionReturnRflags(~0ull), kUserRflags | 0x202);
+  EXPECT_EQ(ExceptionReturnRflags(~0ull) & (kPrivileged | kRf), 0u);
+}
+
 }  // namespace
 }  // namespace ix::vmm

@@ -73,8 +73,8 @@ void HandleException(Vmm* vmm, VcpuThread* t) {
   }
   uint64_t block = ThreadBlockBase(t);
   uint64_t frame_hva = regs.rsp - vmm->as.PrivateGva(vmm->base) + vmm->base;
-  if (s.cs.dpl != 0 || frame_hva < block + kIstOffset ||
-      frame_hva + sizeof(ix_exception_frame) > block + kIstTop) {
+  if (!ExceptionFrameInBounds(frame_hva, sizeof(ix_exception_frame), block + kIstOffset,
+                              block + kIstTop, s.cs.dpl)) {
     __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
     WriteKillMessage("forged exception report", regs.rip, 0);
     KillWithSignal(SIGSYS);
@@ -83,7 +83,7 @@ void HandleException(Vmm* vmm, VcpuThread* t) {
   memcpy(&f, reinterpret_cast<void*>(frame_hva), sizeof(f));
   regs.rip = f.rip;
   regs.rsp = f.rsp;
-  regs.rflags = (f.rflags & 0x3f7fd7) | 0x2;  // no IOPL, VM, VIF changes
+  regs.rflags = ExceptionReturnRflags(f.rflags);  // the frame may be forged: never IOPL, VM, VIF
   SetRingSegments(&s, vmm->opts.ring);
   if (RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_SET_SREGS, reinterpret_cast<long>(&s)) < 0) {
     WriteStderr("ix-run: KVM_SET_SREGS failed while handling a guest exception\n");

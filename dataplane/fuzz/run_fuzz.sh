@@ -10,5 +10,5 @@ fi
 corpus=$(mktemp -d /tmp/ix-stack-fuzz-corpus.XXXXXX)
 trap 'rm -rf "$corpus"' EXIT INT TERM
 mkdir -p "$build/fuzz-artifacts"
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=4096 \
+"$fuzzer" -max_total_time="$seconds" -error_exitcode=1 -rss_limit_mb=2048 -timeout=10 -max_len=4096 \
   -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/" "$corpus"
