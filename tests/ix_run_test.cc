@@ -317,6 +317,30 @@ TEST_F(IxRunTest, PolicyDeniesAndKills) {
   unlink(json.c_str());
 }
 
+// The policy travels sealed (a memfd): rewriting the file, or the program's own IX_* variables,
+// changes nothing for the images the program execs later.
+TEST_F(IxRunTest, PolicyIsSealedAndBindsLaterImages) {
+  std::string policy = ::testing::TempDir() + "/ix_sealed_policy.txt";
+  {
+    std::ofstream f(policy);
+    f << "mkdir deny EACCES\nmkdirat deny EACCES\n";
+  }
+  std::string dir = ::testing::TempDir() + "/ix_sealed_dir";
+  rmdir(dir.c_str());
+  Result r = Ix({"--policy=" + policy, "--", "sh", "-c",
+                 ": > " + policy + "; cat /proc/self/environ | tr '\\0' '\\n' | grep '^IX_POLICY' | cut -d= -f1; "
+                 "IX_POLICY=/dev/null IX_POLICY_FD=0 mkdir " + dir + " || echo refused"});
+  EXPECT_EQ(r.out, "IX_POLICY_FD\nrefused\n") << r.err;
+  struct stat st;
+  EXPECT_NE(stat(dir.c_str(), &st), 0) << "the denied mkdir happened";
+
+  std::ofstream(policy) << "mkdir deny EACCES\n";
+  Result ring0 = Ix({"--ring=0", "--policy=" + policy, "--", "/bin/true"});
+  EXPECT_EQ(ring0.code(), 2);
+  EXPECT_NE(ring0.err.find("--policy binds only guest ring 3"), std::string::npos) << ring0.err;
+  unlink(policy.c_str());
+}
+
 TEST_F(IxRunTest, BadPolicyNamesTheLine) {
   std::string policy = ::testing::TempDir() + "/ix_bad_policy.txt";
   {

@@ -182,12 +182,20 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_info)) return PrintInfo(device, ring);
   if (args.size() < 2) Die(kExitUsage, "no program given (usage: ix-run [options] -- PROGRAM [ARGS...])");
 
-  std::string policy_path = absl::GetFlag(FLAGS_policy);
-  if (!policy_path.empty()) {
-    absl::StatusOr<ix::vmm::Policy> p = ix::vmm::LoadPolicyFile(policy_path);
+  // The policy is read once, here, and handed on sealed (policy.h): never re-read by path.
+  int policy_fd = -1;
+  if (std::string path = absl::GetFlag(FLAGS_policy); !path.empty()) {
+    absl::StatusOr<std::string> text = ix::vmm::ReadPolicyFile(path);
+    if (!text.ok()) Die(kExitUsage, std::string(text.status().message()));
+    absl::StatusOr<ix::vmm::Policy> p = ix::vmm::ParsePolicy(*text, path);
     if (!p.ok()) Die(kExitUsage, std::string(p.status().message()));
-    char real[4096];
-    if (realpath(policy_path.c_str(), real)) policy_path = real;
+    if (ring == 0 && !ix::vmm::AllowsEverything(*p)) {
+      Die(kExitUsage, "--policy binds only guest ring 3: code in guest ring 0 can rewrite the VMM's own state, "
+                      "policy included (use --ring 3, or leave --ring at auto)");
+    }
+    absl::StatusOr<int> fd = ix::vmm::SealPolicy(*text);
+    if (!fd.ok()) Die(kExitCannotRun, std::string(fd.status().message()));
+    policy_fd = MoveHigh(*fd);
   }
   {
     absl::StatusOr<ix::vmm::KvmSystem> kvm = ix::vmm::KvmSystem::Open(device.c_str());
@@ -242,7 +250,8 @@ int main(int argc, char** argv) {
     setenv("IX_STATS_FD", std::to_string(stats_fd).c_str(), 1);
     setenv("IX_KVM_DEVICE", device.c_str(), 1);
     if (trace_fd >= 0) setenv("IX_TRACE_FD", std::to_string(trace_fd).c_str(), 1);
-    if (!policy_path.empty()) setenv("IX_POLICY", policy_path.c_str(), 1);
+    unsetenv("IX_POLICY");
+    if (policy_fd >= 0) setenv("IX_POLICY_FD", std::to_string(policy_fd).c_str(), 1);
     if (!loader.empty()) setenv("IX_STATIC_LOADER", loader.c_str(), 1);
     std::vector<char*> argv_exec;
     if (is_static) {  // ix-exec-static PROGRAM ARGV0 ARGS...

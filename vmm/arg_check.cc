@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -15,8 +16,6 @@
 
 namespace ix::vmm {
 namespace {
-
-constexpr uint64_t kMaxVec = 1024;  // UIO_MAXIOV: the kernel refuses longer vectors itself
 
 // A pointer argument whose length is another argument (times a unit) or a constant.
 struct BufferArg {
@@ -42,33 +41,20 @@ constexpr BufferArg kBuffers[] = {
     {SYS_epoll_wait, 1, 2, 12},    {SYS_epoll_pwait, 1, 2, 12},   {SYS_epoll_pwait2, 1, 2, 12},
     {SYS_getgroups, 1, 0, 4},      {SYS_setgroups, 1, 0, 4},      {SYS_syslog, 1, 2, 1},
     {SYS_msgrcv, 1, 2, 1},         {SYS_msgsnd, 1, 2, 1},         {SYS_add_key, 2, 3, 1},
-    {SYS_mq_timedsend, 1, 2, 1},   {SYS_mq_timedreceive, 1, 2, 1}, {SYS_bpf, 1, 2, 1},
-    {SYS_futex_waitv, 0, 1, 24},   {SYS_io_getevents, 3, 2, 32},
+    {SYS_mq_timedsend, 1, 2, 1},   {SYS_mq_timedreceive, 1, 2, 1},
+    {SYS_futex_waitv, 0, 1, 24},   {SYS_io_getevents, 3, 2, 32},  {SYS_move_pages, 2, 1, 8},
+    {SYS_move_pages, 3, 1, 4},     {SYS_move_pages, 4, 1, 4},
 };
 
-// Pointers whose length is an int the kernel reads through another pointer argument.
-struct IndirectLenArg {
-  long nr;
-  int ptr;
-  int len_ptr;
-};
-constexpr IndirectLenArg kIndirect[] = {
-    {SYS_accept, 1, 2},      {SYS_accept4, 1, 2},     {SYS_getsockname, 1, 2},
-    {SYS_getpeername, 1, 2}, {SYS_recvfrom, 4, 5},    {SYS_getsockopt, 3, 4},
-};
-
-// iovec arrays: (array argument, count argument).
-struct VecArg {
-  long nr;
-  int iov;
-  int cnt;
-};
-constexpr VecArg kVecs[] = {
-    {SYS_readv, 1, 2},   {SYS_writev, 1, 2},   {SYS_preadv, 1, 2},           {SYS_pwritev, 1, 2},
-    {SYS_preadv2, 1, 2}, {SYS_pwritev2, 1, 2}, {SYS_process_vm_readv, 1, 2}, {SYS_process_vm_readv, 3, 4},
-    {SYS_process_vm_writev, 1, 2}, {SYS_process_vm_writev, 3, 4}, {SYS_vmsplice, 1, 2},
-    {SYS_process_madvise, 1, 2},
-};
+// select and pselect6: three fd sets of nfds bits (the kernel caps nfds at the descriptor table
+// size, which RLIMIT_NOFILE lets exceed the guard pages).
+bool FdSetsReach(const ArgCheckEnv& env, const uint64_t* a) {
+  uint64_t bytes = ((a[0] & 0xffffffffull) + 63) / 64 * 8;
+  for (int i = 1; i <= 3; ++i) {
+    if (a[i] != 0 && env.forbidden.Overlaps(a[i], bytes)) return true;
+  }
+  return false;
+}
 
 // Memory-management calls have their own checks in syscalls.cc (an mmap hint inside the range is
 // harmless, for one); exit codes are not pointers.
@@ -82,82 +68,34 @@ bool SkipsArgumentCheck(long nr) {
   return false;
 }
 
-ArgVerdict CheckVec(const ArgCheckEnv& env, uint64_t iov, uint64_t cnt) {
-  if (cnt == 0 || cnt > kMaxVec) return ArgVerdict::kOk;  // nothing, or EINVAL from the kernel
-  if (env.forbidden.Overlaps(iov, cnt * sizeof(iovec))) return ArgVerdict::kFault;
-  iovec chunk[32];
-  for (uint64_t done = 0; done < cnt;) {
-    uint64_t n = cnt - done < 32 ? cnt - done : 32;
-    if (!env.read(env.ctx, chunk, iov + done * sizeof(iovec), n * sizeof(iovec))) return ArgVerdict::kOk;
-    for (uint64_t i = 0; i < n; ++i) {
-      if (env.forbidden.Overlaps(reinterpret_cast<uint64_t>(chunk[i].iov_base), chunk[i].iov_len)) {
-        return ArgVerdict::kFault;
-      }
-    }
-    done += n;
-  }
-  return ArgVerdict::kOk;
-}
-
-// SCM_RIGHTS messages in a control buffer must not carry the VMM's descriptors.
-ArgVerdict CheckControl(const ArgCheckEnv& env, uint64_t control, uint64_t len) {
-  uint64_t off = 0;
-  for (int headers = 0; off + sizeof(cmsghdr) <= len && headers < 1024; ++headers) {
-    cmsghdr h;
-    if (!env.read(env.ctx, &h, control + off, sizeof(h))) return ArgVerdict::kOk;
-    if (h.cmsg_len < sizeof(cmsghdr) || h.cmsg_len > len - off) return ArgVerdict::kOk;  // EINVAL
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      uint64_t nfds = (h.cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      int fds[64];
-      for (uint64_t done = 0; done < nfds;) {
-        uint64_t n = nfds - done < 64 ? nfds - done : 64;
-        if (!env.read(env.ctx, fds, control + off + CMSG_LEN(0) + done * sizeof(int), n * sizeof(int))) {
-          return ArgVerdict::kOk;
-        }
-        for (uint64_t i = 0; i < n; ++i) {
-          if (env.is_vmm_fd(env.ctx, fds[i])) return ArgVerdict::kBadFd;
-        }
-        done += n;
-      }
-    }
-    off += CMSG_ALIGN(h.cmsg_len);
-  }
-  return ArgVerdict::kOk;
-}
-
-ArgVerdict CheckMsghdr(const ArgCheckEnv& env, uint64_t addr, bool sending) {
-  if (env.forbidden.Overlaps(addr, sizeof(msghdr))) return ArgVerdict::kFault;
-  msghdr m;
-  if (!env.read(env.ctx, &m, addr, sizeof(m))) return ArgVerdict::kOk;
-  if (env.forbidden.Overlaps(reinterpret_cast<uint64_t>(m.msg_name), m.msg_namelen) ||
-      env.forbidden.Overlaps(reinterpret_cast<uint64_t>(m.msg_control), m.msg_controllen)) {
-    return ArgVerdict::kFault;
-  }
-  if (ArgVerdict v = CheckVec(env, reinterpret_cast<uint64_t>(m.msg_iov), m.msg_iovlen); v != ArgVerdict::kOk) {
-    return v;
-  }
-  if (sending && m.msg_control != nullptr) {
-    return CheckControl(env, reinterpret_cast<uint64_t>(m.msg_control), m.msg_controllen);
-  }
-  return ArgVerdict::kOk;
-}
-
-ArgVerdict CheckMmsghdr(const ArgCheckEnv& env, uint64_t addr, uint64_t vlen, bool sending) {
-  if (vlen > kMaxVec) vlen = kMaxVec;  // the kernel clamps vlen the same way
-  if (env.forbidden.Overlaps(addr, vlen * sizeof(mmsghdr))) return ArgVerdict::kFault;
-  for (uint64_t i = 0; i < vlen; ++i) {
-    if (ArgVerdict v = CheckMsghdr(env, addr + i * sizeof(mmsghdr), sending); v != ArgVerdict::kOk) return v;
-  }
-  return ArgVerdict::kOk;
-}
+// Descriptor arguments through which the guest could change a VMM file (the statistics memfd
+// ix-run maps: truncating it would fault both) or read it: (syscall, argument index).
+constexpr struct {
+  long nr;
+  int arg;
+} kFdArgs[] = {
+    {SYS_read, 0},      {SYS_write, 0},          {SYS_pread64, 0},         {SYS_pwrite64, 0},
+    {SYS_readv, 0},     {SYS_writev, 0},         {SYS_preadv, 0},          {SYS_pwritev, 0},
+    {SYS_preadv2, 0},   {SYS_pwritev2, 0},       {SYS_ftruncate, 0},       {SYS_fallocate, 0},
+    {SYS_lseek, 0},     {SYS_sendfile, 0},       {SYS_sendfile, 1},        {SYS_splice, 0},
+    {SYS_splice, 2},    {SYS_tee, 0},            {SYS_tee, 1},             {SYS_copy_file_range, 0},
+    {SYS_copy_file_range, 2}, {SYS_vmsplice, 0}, {SYS_fchmod, 0},          {SYS_fchown, 0},
+    {SYS_fsetxattr, 0}, {SYS_fremovexattr, 0},   {SYS_flock, 0},           {SYS_fadvise64, 0},
+    {SYS_readahead, 0}, {SYS_sync_file_range, 0}
+};
 
 ArgVerdict CheckFds(long nr, const uint64_t* a, const ArgCheckEnv& env) {
   auto vmm_fd = [&](uint64_t v) { return env.is_vmm_fd(env.ctx, static_cast<int>(v)); };
+  for (const auto& f : kFdArgs) {
+    if (f.nr == nr && vmm_fd(a[f.arg])) return ArgVerdict::kBadFd;
+  }
   switch (nr) {
     case SYS_ioctl: case SYS_dup: case SYS_dup2: case SYS_dup3:
       return vmm_fd(a[0]) ? ArgVerdict::kBadFd : ArgVerdict::kOk;
-    case SYS_fcntl:
-      return (a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC) && vmm_fd(a[0]) ? ArgVerdict::kBadFd : ArgVerdict::kOk;
+    case SYS_fcntl: {  // the kernel takes cmd as an unsigned int
+      uint32_t cmd = static_cast<uint32_t>(a[1]);
+      return (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && vmm_fd(a[0]) ? ArgVerdict::kBadFd : ArgVerdict::kOk;
+    }
     case SYS_mmap:
       return !(a[3] & MAP_ANONYMOUS) && vmm_fd(a[4]) ? ArgVerdict::kBadFd : ArgVerdict::kOk;
     case SYS_pidfd_getfd:
@@ -171,8 +109,14 @@ ArgVerdict CheckFds(long nr, const uint64_t* a, const ArgCheckEnv& env) {
 ArgVerdict CheckSyscallArgs(long nr, const uint64_t* a, const ArgCheckEnv& env) {
   switch (nr) {
     case SYS_io_uring_setup: case SYS_io_uring_enter: case SYS_io_uring_register: case SYS_io_submit:
-    case SYS_ptrace:
+    case SYS_ptrace: case SYS_bpf: case SYS_userfaultfd:
       return ArgVerdict::kRefused;
+    case SYS_ioctl:  // userfaultfd's ioctls (/dev/userfaultfd, UFFDIO_*): they register any range
+      if (((a[1] >> 8) & 0xff) == 0xaa) return ArgVerdict::kRefused;
+      break;
+    case SYS_prctl:
+      if (static_cast<int>(a[0]) == PR_SET_MM) return ArgVerdict::kRefused;  // option is an int
+      break;
   }
   if (ArgVerdict v = CheckFds(nr, a, env); v != ArgVerdict::kOk) return v;
   // Numbers the kernel does not know get ENOSYS without touching memory (ix's own among them).
@@ -188,22 +132,9 @@ ArgVerdict CheckSyscallArgs(long nr, const uint64_t* a, const ArgCheckEnv& env) 
     if (b.len >= 0 && b.unit > 1 && a[b.len] > (~0ull / b.unit)) return ArgVerdict::kFault;
     if (a[b.ptr] != 0 && env.forbidden.Overlaps(a[b.ptr], len)) return ArgVerdict::kFault;
   }
-  for (const IndirectLenArg& b : kIndirect) {
-    if (b.nr != nr || a[b.ptr] == 0 || a[b.len_ptr] == 0) continue;
-    uint32_t len = 0;
-    if (env.read(env.ctx, &len, a[b.len_ptr], sizeof(len)) && env.forbidden.Overlaps(a[b.ptr], len)) {
-      return ArgVerdict::kFault;
-    }
-  }
-  for (const VecArg& v : kVecs) {
-    if (v.nr != nr) continue;
-    if (ArgVerdict r = CheckVec(env, a[v.iov], a[v.cnt]); r != ArgVerdict::kOk) return r;
-  }
   switch (nr) {
-    case SYS_sendmsg: return CheckMsghdr(env, a[1], true);
-    case SYS_recvmsg: return CheckMsghdr(env, a[1], false);
-    case SYS_sendmmsg: return CheckMmsghdr(env, a[1], a[2], true);
-    case SYS_recvmmsg: return CheckMmsghdr(env, a[1], a[2], false);
+    case SYS_select: case SYS_pselect6:
+      return FdSetsReach(env, a) ? ArgVerdict::kFault : ArgVerdict::kOk;
     case SYS_mincore: {
       uint64_t pages = ((a[0] & 4095) + a[1] + 4095) / 4096;
       return env.forbidden.Overlaps(a[2], pages) ? ArgVerdict::kFault : ArgVerdict::kOk;
@@ -217,7 +148,10 @@ int ArgVerdictErrno(long nr, ArgVerdict v) {
     case ArgVerdict::kOk: return 0;
     case ArgVerdict::kFault: return EFAULT;
     case ArgVerdict::kBadFd: return EBADF;
-    case ArgVerdict::kRefused: return nr == SYS_ptrace ? EPERM : ENOSYS;
+    case ArgVerdict::kRefused:
+      return nr == SYS_io_uring_setup || nr == SYS_io_uring_enter || nr == SYS_io_uring_register || nr == SYS_io_submit
+                 ? ENOSYS
+                 : EPERM;
   }
   return EFAULT;
 }

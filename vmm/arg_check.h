@@ -2,17 +2,22 @@
 // VMM-private memory (page tables, the policy, vCPU state) on the guest's behalf, and the guest
 // must never reach the VMM's descriptors (a KVM VM fd would let it remap its own memory).
 //
-// What is checked (pure code; guest memory is read through the caller's GuestReader):
+// What is checked here (pure code, on the argument registers only):
 //  - every argument of the syscall (SyscallArgCount) that lies in the forbidden range, so any
 //    pointer argument into it (the range includes guard pages around the private region, so a
 //    fixed-size struct that starts outside cannot reach inside);
-//  - buffers given as pointer + length (read, write, recvfrom, getrandom, poll, epoll_wait, ...);
-//  - iovec arrays (readv/writev families, process_vm_readv/writev both sides, vmsplice) and
-//    msghdr/mmsghdr (names, iovecs, control buffers), including SCM_RIGHTS carrying VMM fds;
-//  - VMM descriptors used by ioctl, mmap, dup, dup2, dup3, fcntl(F_DUPFD*), pidfd_getfd.
+//  - buffers given as pointer + length (read, write, recvfrom, getrandom, poll, epoll_wait,
+//    select's fd sets, move_pages' arrays, ...);
+//  - VMM descriptors used by ioctl, mmap, dup, dup2, dup3, fcntl(F_DUPFD*), pidfd_getfd, and by
+//    the calls that read, write, truncate or seek a file (the statistics memfd is one).
+// Structures in guest memory that hold pointers or lengths (iovecs, msghdrs, socklen_t words,
+// SCM_RIGHTS descriptors) are checked on a copy by arg_copy.h, which the kernel then reads.
 // Refused outright: io_uring_* and Linux AIO (io_submit) — the kernel accesses memory from them
-// later, where no check can follow — and ptrace (a tracer could rewrite a traced child's host side).
-// Not covered (documented limits): robust-futex lists walked at thread exit.
+// later, where no check can follow — ptrace (a tracer could rewrite a traced child's host side),
+// bpf (its attributes carry pointers to any memory), prctl(PR_SET_MM) (rewrites the memory
+// map's bookkeeping, auxv among it, from any memory) and userfaultfd with its ioctls (they
+// would let the guest register, and so fill, the VMM-private region): EPERM.
+// Robust-futex lists are emulated by the VMM (threads.h) and never given to the kernel.
 #ifndef IX_VMM_ARG_CHECK_H_
 #define IX_VMM_ARG_CHECK_H_
 
@@ -32,9 +37,9 @@ struct ForbiddenRange {
   }
 };
 
-// Reads guest memory; false when it is not readable (the call then proceeds and the kernel reports
-// EFAULT itself, since nothing unreadable can carry a pointer into the range).
+// Reads and writes guest memory; false when it is not readable or writable.
 using GuestReader = bool (*)(const void* ctx, void* dst, uint64_t gva, size_t len);
+using GuestWriter = bool (*)(const void* ctx, uint64_t gva, const void* src, size_t len);
 // True for descriptors the VMM owns.
 using VmmFdTest = bool (*)(const void* ctx, int fd);
 
@@ -42,17 +47,20 @@ enum class ArgVerdict {
   kOk,
   kFault,    // touches the forbidden range: return -EFAULT
   kBadFd,    // uses a VMM descriptor: return -EBADF
-  kRefused,  // a syscall ix-run does not forward: return -ENOSYS (io_uring, AIO) or -EPERM (ptrace)
+  kRefused,  // a call ix-run does not forward: -ENOSYS (io_uring, AIO) or -EPERM (the others)
 };
 
+// The guest's memory and the VMM's descriptors, as the checks and copies see them.
 struct ArgCheckEnv {
   ForbiddenRange forbidden;
   GuestReader read;
+  GuestWriter write;
   VmmFdTest is_vmm_fd;
-  const void* ctx;  // passed to read and is_vmm_fd
+  const void* ctx;  // passed to read, write and is_vmm_fd
 };
 
-// Decides whether syscall `nr` with arguments a[0..5] may be forwarded. Does not allocate.
+// Decides whether syscall `nr` with arguments a[0..5] may be forwarded, as far as the registers
+// tell (the structures they point to are arg_copy.h's). Does not allocate or read memory.
 ArgVerdict CheckSyscallArgs(long nr, const uint64_t* a, const ArgCheckEnv& env);
 
 // The errno (positive) a refused call returns.

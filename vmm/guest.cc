@@ -18,7 +18,9 @@
 #include "ix/hypercall.h"
 #include "vmm/cpu.h"
 #include "vmm/cpu_features.h"
+#include "vmm/policy.h"
 #include "vmm/raw_syscall.h"
+#include "vmm/robust_futex.h"
 #include "vmm/signals.h"
 #include "vmm/syscalls.h"
 #include "vmm/threads.h"
@@ -74,6 +76,7 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   vmm->opts.allow_guest_exit = o.allow_guest_exit;
   vmm->opts.trace_fd = o.trace_fd;
   vmm->opts.stats_fd = o.stats_fd;
+  vmm->opts.policy_fd = o.policy_fd;
   if (o.preload_path.size() >= sizeof(vmm->opts.preload_path) || o.env_extra.size() >= sizeof(vmm->opts.env_extra) ||
       o.static_loader.size() >= sizeof(vmm->opts.static_loader)) {
     return absl::InvalidArgumentError("preload path or IX_* environment too long");
@@ -142,6 +145,7 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   AddVmmFd(vmm, t->vcpu_fd);
   AddVmmFd(vmm, o.trace_fd);
   AddVmmFd(vmm, o.stats_fd);
+  AddVmmFd(vmm, vmm->opts.policy_fd);
   uint64_t slots = vmm->as.slot_count();
   uint64_t prev = __atomic_load_n(&vmm->stats->slots_max, __ATOMIC_RELAXED);
   if (slots > prev) __atomic_store_n(&vmm->stats->slots_max, slots, __ATOMIC_RELAXED);
@@ -151,6 +155,13 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     RawSyscall(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&vmm->sigactions[sig]), 8);
   }
+  // The robust list glibc registered natively becomes the VMM's to walk (robust_futex.h).
+  uint64_t head = 0, len = 0;
+  if (RawSyscall(SYS_get_robust_list, 0, reinterpret_cast<long>(&head), reinterpret_cast<long>(&len)) == 0) {
+    t->robust_head = head;
+    t->robust_len = len;
+  }
+  RawSyscall(SYS_set_robust_list, 0, kRobustHeadSize);
   t->entry.host_stack_top = ThreadBlockBase(t) + kThreadBlockSize - 64;
   return absl::OkStatus();
 }
@@ -167,11 +178,17 @@ absl::StatusOr<VcpuThread*> PrepareGuest(const GuestOptions& o) {
   if (!kvm.ok()) return kvm.status();
   absl::Status s = kvm->Relocate(800);
   if (!s.ok()) return s;
+  const bool restricted = !AllowsEverything(o.policy);
+  if (restricted && o.ring == 0) {
+    return absl::InvalidArgumentError(
+        "a policy binds only guest ring 3: code in guest ring 0 can rewrite the VMM's own state, "
+        "policy included (use ring 3 or auto)");
+  }
   int ring = o.ring;
   if (ring == -1) {
     absl::StatusOr<KvmInfo> info = kvm->Probe();
     if (!info.ok()) return info.status();
-    ring = DefaultRing(*info);
+    ring = restricted ? 3 : DefaultRing(*info);
   }
   absl::StatusOr<uint64_t> base = MapPrivateRegion();
   if (!base.ok()) return base.status();

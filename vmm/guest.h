@@ -28,13 +28,16 @@ struct GuestOptions {
   std::string preload_path;       // LD_PRELOAD value that brings exec'd images under ix
   std::string static_loader;      // ix-exec-static, which brings exec'd static programs under ix
   std::string env_extra;          // NUL-separated IX_* variables carried across execve
-  Policy policy;
+  Policy policy;                  // one that restricts anything binds only guest ring 3 (below)
+  int policy_fd = -1;             // the sealed memfd it came from, kept open across execve
   std::string kvm_path = "/dev/kvm";
 };
 
 // The ring EnterGuest would pick for `ring == -1` on this host.
 int DefaultRing(const KvmInfo& info);
 
+// Refuses (InvalidArgument) ring 0 with a policy that restricts anything: guest ring 0 can write
+// the VMM-private region (its supervisor alias) and so could undo any policy. Ring -1 then picks 3.
 absl::Status EnterGuest(const GuestOptions& options);
 
 // The two halves of EnterGuest, for callers whose code after entry must be freestanding (guest

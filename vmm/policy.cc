@@ -1,6 +1,11 @@
 // ix-run's syscall policy parser (see policy.h).
 #include "vmm/policy.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -72,14 +77,71 @@ absl::StatusOr<Policy> ParsePolicy(absl::string_view text, absl::string_view sou
   return p;
 }
 
-absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
+absl::StatusOr<std::string> ReadPolicyFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrFormat("cannot read policy file %s: %s", path, strerror(errno)));
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParsePolicy(ss.str(), path);
+  return ss.str();
+}
+
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadPolicyFile(path);
+  if (!text.ok()) return text.status();
+  return ParsePolicy(*text, path);
+}
+
+bool AllowsEverything(const Policy& p) {
+  if (p.fallback.action != PolicyAction::kAllow) return false;
+  for (int nr = 0; nr < kMaxPolicy; ++nr) {
+    if (p.has_rule[nr] && p.rules[nr].action != PolicyAction::kAllow) return false;
+  }
+  return true;
+}
+
+constexpr int kPolicySeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+constexpr size_t kMaxPolicyText = 1 << 20;
+
+absl::StatusOr<int> SealPolicy(absl::string_view text) {
+  if (text.size() > kMaxPolicyText) return absl::InvalidArgumentError("policy longer than 1 MiB");
+  int fd = memfd_create("ix-run-policy", MFD_ALLOW_SEALING);
+  if (fd < 0) return absl::InternalError(absl::StrFormat("memfd_create for the policy: %s", strerror(errno)));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      close(fd);
+      return absl::InternalError(absl::StrFormat("writing the policy memfd: %s", strerror(errno)));
+    }
+    done += n;
+  }
+  if (fcntl(fd, F_ADD_SEALS, kPolicySeals) != 0) {
+    close(fd);
+    return absl::InternalError(absl::StrFormat("sealing the policy memfd: %s", strerror(errno)));
+  }
+  return fd;
+}
+
+absl::StatusOr<Policy> LoadSealedPolicy(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (seals & kPolicySeals) != kPolicySeals) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "IX_POLICY_FD=%d is not a sealed policy memfd (%s)", fd, seals < 0 ? strerror(errno) : "missing seals"));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < 0 || static_cast<size_t>(st.st_size) > kMaxPolicyText) {
+    return absl::InvalidArgumentError(absl::StrFormat("IX_POLICY_FD=%d: bad size", fd));
+  }
+  std::string text(st.st_size, '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = pread(fd, text.data() + done, text.size() - done, done);
+    if (n <= 0) return absl::InternalError(absl::StrFormat("reading IX_POLICY_FD=%d: %s", fd, strerror(errno)));
+    done += n;
+  }
+  return ParsePolicy(text, "the sealed policy");
 }
 
 }  // namespace ix::vmm

@@ -23,7 +23,19 @@ namespace ix::vmm {
 
 // Parses policy text; errors name `source` and the line ("policy.txt:3: unknown syscall 'gtpid'").
 absl::StatusOr<Policy> ParsePolicy(absl::string_view text, absl::string_view source);
+absl::StatusOr<std::string> ReadPolicyFile(const std::string& path);
 absl::StatusOr<Policy> LoadPolicyFile(const std::string& path);
+
+// True when the policy allows every syscall (no rules, default allow): it restricts nothing.
+bool AllowsEverything(const Policy& p);
+
+// A policy is handed from ix-run to the program, and across each execve, as its text in a sealed
+// memfd (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL), never re-read by path: nothing the
+// program does after it started (rewriting or replacing the file) changes the rules of its later
+// images. SealPolicy returns the descriptor (inherited across execve); LoadSealedPolicy refuses
+// a descriptor that is not such a memfd.
+absl::StatusOr<int> SealPolicy(absl::string_view text);
+absl::StatusOr<Policy> LoadSealedPolicy(int fd);
 
 }  // namespace ix::vmm
 

@@ -1,7 +1,10 @@
 // Unit tests of the ix-run policy file parser.
 #include "vmm/policy.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,6 +40,33 @@ TEST(Policy, EmptyAllowsEverything) {
   absl::StatusOr<Policy> p = ParsePolicy("", "empty");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->For(SYS_execve).action, PolicyAction::kAllow);
+  EXPECT_TRUE(AllowsEverything(*p));
+  EXPECT_TRUE(AllowsEverything(*ParsePolicy("default allow\ngetpid allow\n", "f")));
+  EXPECT_FALSE(AllowsEverything(*ParsePolicy("getpid deny\n", "f")));
+  EXPECT_FALSE(AllowsEverything(*ParsePolicy("default kill\ngetpid allow\n", "f")));
+}
+
+TEST(Policy, SealedMemfdRoundTripAndCannotBeChanged) {
+  absl::StatusOr<int> fd = SealPolicy("default deny EACCES\ngetpid allow\n");
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_LT(write(*fd, "x", 1), 0);  // sealed: no writes, no growing, no shrinking
+  EXPECT_NE(ftruncate(*fd, 0), 0);
+  EXPECT_NE(fcntl(*fd, F_ADD_SEALS, 0), 0);
+  absl::StatusOr<Policy> p = LoadSealedPolicy(*fd);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->For(SYS_getpid).action, PolicyAction::kAllow);
+  EXPECT_EQ(p->For(SYS_read).err, EACCES);
+  close(*fd);
+
+  // A descriptor anyone could still write is refused, whatever it holds.
+  int open_fd = memfd_create("not-sealed", MFD_ALLOW_SEALING);
+  ASSERT_GE(open_fd, 0);
+  ASSERT_EQ(write(open_fd, "default allow\n", 14), 14);
+  absl::StatusOr<Policy> bad = LoadSealedPolicy(open_fd);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not a sealed policy memfd"), std::string::npos) << bad.status();
+  close(open_fd);
+  EXPECT_FALSE(LoadSealedPolicy(12345).ok());
 }
 
 TEST(Policy, ErrorsNameTheLine) {

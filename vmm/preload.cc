@@ -3,8 +3,11 @@
 // everything after runs there. If entry fails, the program must not run unprotected: exit 1.
 //
 // Environment (set by ix-run, carried across execve by the VMM):
-//   IX_RUN=1 (required)  IX_RING=0|3|auto  IX_TRACE_FD=N  IX_STATS_FD=N  IX_POLICY=FILE
-//   IX_KVM_DEVICE=PATH  IX_STATIC_LOADER=PATH (ix-exec-static)  IX_ALLOW_EXIT=1 (tests only)
+//   IX_RUN=1 (required)  IX_RING=0|3|auto  IX_TRACE_FD=N  IX_STATS_FD=N
+//   IX_POLICY_FD=N (a sealed policy memfd, policy.h)  IX_KVM_DEVICE=PATH
+//   IX_STATIC_LOADER=PATH (ix-exec-static)  IX_ALLOW_EXIT=1 (tests only)
+//   IX_POLICY=FILE, for those who preload libixrun.so without ix-run: read once, here, into a
+//   sealed memfd that replaces it (IX_POLICY_FD) for this image and every image after it.
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -44,8 +47,20 @@ __attribute__((constructor(101))) void IxRunEnter() {
   o.allow_guest_exit = EnvInt("IX_ALLOW_EXIT", 0) == 1;
   if (const char* dev = getenv("IX_KVM_DEVICE"); dev != nullptr && *dev) o.kvm_path = dev;
   if (const char* l = getenv("IX_STATIC_LOADER"); l != nullptr) o.static_loader = l;
-  if (const char* policy = getenv("IX_POLICY"); policy != nullptr && *policy) {
-    absl::StatusOr<ix::vmm::Policy> p = ix::vmm::LoadPolicyFile(policy);
+  if (const char* path = getenv("IX_POLICY"); path != nullptr && *path && getenv("IX_POLICY_FD") == nullptr) {
+    absl::StatusOr<std::string> text = ix::vmm::ReadPolicyFile(path);
+    if (!text.ok()) Fail(std::string(text.status().message()));
+    if (absl::StatusOr<ix::vmm::Policy> p = ix::vmm::ParsePolicy(*text, path); !p.ok()) {
+      Fail(std::string(p.status().message()));
+    }
+    absl::StatusOr<int> fd = ix::vmm::SealPolicy(*text);
+    if (!fd.ok()) Fail(std::string(fd.status().message()));
+    setenv("IX_POLICY_FD", std::to_string(*fd).c_str(), 1);
+  }
+  unsetenv("IX_POLICY");
+  if (const char* fd = getenv("IX_POLICY_FD"); fd != nullptr) {
+    if (!absl::SimpleAtoi(fd, &o.policy_fd) || o.policy_fd < 0) Fail(std::string("bad IX_POLICY_FD '") + fd + "'");
+    absl::StatusOr<ix::vmm::Policy> p = ix::vmm::LoadSealedPolicy(o.policy_fd);
     if (!p.ok()) Fail(std::string(p.status().message()));
     o.policy = *p;
   }

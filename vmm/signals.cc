@@ -12,6 +12,7 @@
 #include "vmm/cpu.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
+#include "vmm/threads.h"
 
 extern "C" void ix_vmm_host_sigreturn();
 
@@ -185,6 +186,7 @@ void SyncHostSignalHandlers(Vmm* vmm) {
 }
 
 [[noreturn]] void KillWithSignal(int sig) {
+  if (Vmm* vmm = CurrentVmm(); vmm != nullptr) ReleaseAllRobustLists(vmm);  // as the kernel would
   KernelSigaction dfl{};
   RawSyscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
   uint64_t unblock = SigBit(sig);

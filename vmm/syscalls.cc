@@ -12,6 +12,7 @@
 
 #include "ix/hypercall.h"
 #include "vmm/arg_check.h"
+#include "vmm/arg_copy.h"
 #include "vmm/exit.h"
 #include "vmm/guest_memory.h"
 #include "vmm/line_buf.h"
@@ -24,6 +25,16 @@ namespace ix::vmm {
 namespace {
 
 bool IsError(long r) { return r < 0 && r > -4096; }
+
+// The syscall the kernel would run for `rax`: it reads only the low 32 bits (and x32 calls with
+// bit 30). ix's own hypercall numbers and syscalls in ix's table stay what they are; anything
+// else (x32 calls, numbers newer than the table) is -1, refused with ENOSYS rather than
+// forwarded with arguments nobody checked.
+long SyscallNumberOf(uint64_t rax) {
+  const uint32_t n = static_cast<uint32_t>(rax);
+  if (n == IX_SYSCALL_GUEST_EXIT || n == IX_SYSCALL_GUEST_RING) return n;
+  return SyscallName(n) != nullptr ? static_cast<long>(n) : -1;
+}
 
 void CountViolation(Vmm* vmm) {
   __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
@@ -233,24 +244,36 @@ bool ApplyPolicy(Vmm* vmm, long nr, const uint64_t* a, long* ret) {
 bool ReadGuest(const void* ctx, void* dst, uint64_t gva, size_t len) {
   return CopyFromGuest(static_cast<const Vmm*>(ctx), dst, gva, len);
 }
-
+bool WriteGuest(const void* ctx, uint64_t gva, const void* src, size_t len) {
+  return CopyToGuest(static_cast<const Vmm*>(ctx), gva, src, len);
+}
 bool VmmFd(const void* ctx, int fd) { return IsVmmFd(static_cast<const Vmm*>(ctx), fd); }
 
-// Refuses a call that would make the kernel touch VMM-private memory or descriptors; returns true
-// when it was refused (ret set).
-bool RefuseUnsafeArgs(Vmm* vmm, long nr, const uint64_t* a, long* ret) {
-  const ArgCheckEnv env{
-      .forbidden = {vmm->as.private_base() - kPrivateGuard,
-                    vmm->as.private_base() + vmm->as.private_size() + kPrivateGuard},
-      .read = ReadGuest,
-      .is_vmm_fd = VmmFd,
-      .ctx = vmm,
-  };
+// Refuses a call that would make the kernel touch VMM-private memory or descriptors, and copies
+// the structures it reads from guest memory into `c` (arg_copy.h). Returns why the call is not
+// made (ret set), or nullptr to make it with c->a.
+const char* RefuseUnsafeArgs(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a, ArgCopy* c, long* ret) {
+  const ArgCheckEnv env = GuestArgEnv(vmm);
   ArgVerdict v = CheckSyscallArgs(nr, a, env);
-  if (v == ArgVerdict::kOk) return false;
+  if (v == ArgVerdict::kOk) {
+    ArgArena arena(reinterpret_cast<char*>(ThreadBlockBase(t) + kArgArenaOffset), kArgArenaSize);
+    v = CopyInArgs(nr, a, env, &arena, c);
+    if (v == ArgVerdict::kOk) {
+      *ret = c->ret;
+      return c->ret != 0 ? "arguments unreadable or too long" : nullptr;
+    }
+  }
   CountViolation(vmm);
   *ret = -ArgVerdictErrno(nr, v);
-  return true;
+  return "refused: VMM memory or descriptor";
+}
+
+// Returns what the kernel wrote into copied structures to the guest; the call's result, or
+// -EFAULT as Linux gives when that write-back faults (undoing accept's new descriptor).
+long FinishCopiedArgs(Vmm* vmm, long nr, long ret, const ArgCopy& c) {
+  if (CopyOutArgs(ret, c, GuestArgEnv(vmm))) return ret;
+  if (nr == SYS_accept || nr == SYS_accept4) RawSyscall(SYS_close, ret);
+  return -EFAULT;
 }
 
 // A descriptor for this process's own /proc/<pid>/mem would let writes bypass every check.
@@ -262,6 +285,17 @@ long RefuseOwnMemFile(Vmm* vmm, long ret) {
 }
 
 }  // namespace
+
+ArgCheckEnv GuestArgEnv(const Vmm* vmm) {
+  return ArgCheckEnv{
+      .forbidden = {vmm->as.private_base() - kPrivateGuard,
+                    vmm->as.private_base() + vmm->as.private_size() + kPrivateGuard},
+      .read = ReadGuest,
+      .write = WriteGuest,
+      .is_vmm_fd = VmmFd,
+      .ctx = vmm,
+  };
+}
 
 void TraceWrite(const Vmm* vmm, const char* text, int len) {
   if (vmm->opts.trace_fd >= 0) RawSyscall(SYS_write, vmm->opts.trace_fd, reinterpret_cast<long>(text), len);
@@ -282,7 +316,7 @@ void AddVmmFd(Vmm* vmm, int fd) {
 
 void HandleSyscall(Vmm* vmm, VcpuThread* t) {
   kvm_regs& regs = t->run->s.regs.regs;
-  long nr = static_cast<long>(regs.rax);
+  const long nr = SyscallNumberOf(regs.rax);
   const uint64_t a[6] = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
   if (nr >= 0 && nr < kRunStatsSyscalls) __atomic_add_fetch(&vmm->stats->syscalls[nr], 1, __ATOMIC_RELAXED);
   else __atomic_add_fetch(&vmm->stats->other_syscalls, 1, __ATOMIC_RELAXED);
@@ -290,8 +324,14 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
 
   long ret = 0;
   const char* refused = nullptr;
+  ArgCopy c;
   if (ApplyPolicy(vmm, nr, a, &ret)) refused = "denied by policy";
-  else if (RefuseUnsafeArgs(vmm, nr, a, &ret)) refused = "refused: VMM memory or descriptor";
+  else if (nr < 0) {
+    ret = -ENOSYS;  // a number that is not the kernel's (nor ix's): never forwarded unchecked
+    refused = "unknown to ix";
+  } else {
+    refused = RefuseUnsafeArgs(vmm, t, nr, a, &c, &ret);
+  }
   if (refused) {
     if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, refused);
     regs.rax = ret;
@@ -329,6 +369,7 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
       ExitThread(vmm, t, static_cast<int>(a[0]));
     case SYS_exit_group:
       if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, 0, false, nullptr);
+      ReleaseAllRobustLists(vmm);
       for (;;) RawSyscall(SYS_exit_group, a[0]);
     case SYS_mmap: case SYS_mprotect: case SYS_pkey_mprotect: case SYS_munmap: case SYS_madvise:
     case SYS_mlock: case SYS_munlock: case SYS_msync: case SYS_remap_file_pages:
@@ -341,6 +382,10 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
     case SYS_arch_prctl:
       ret = SysArchPrctl(vmm, t, a);
       break;
+    case SYS_set_robust_list:
+    case SYS_get_robust_list:
+      ret = SysRobustList(vmm, t, nr, a);
+      break;
     case IX_SYSCALL_GUEST_RING:
       ret = vmm->opts.ring;
       break;
@@ -352,7 +397,7 @@ void HandleSyscall(Vmm* vmm, VcpuThread* t) {
       ret = RefuseOwnMemFile(vmm, RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
       break;
     default:
-      ret = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      ret = FinishCopiedArgs(vmm, nr, RawSyscall6(nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], c.a[5]), c);
       break;
   }
   if (vmm->opts.trace_fd >= 0) TraceCall(vmm, nr, a, nullptr, ret, true, nullptr);

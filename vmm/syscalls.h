@@ -3,6 +3,7 @@
 #ifndef IX_VMM_SYSCALLS_H_
 #define IX_VMM_SYSCALLS_H_
 
+#include "vmm/arg_check.h"
 #include "vmm/vmm_state.h"
 
 namespace ix::vmm {
@@ -10,6 +11,10 @@ namespace ix::vmm {
 // Handles the syscall hypercall whose registers are in t->run's sync regs, and leaves the guest's
 // registers ready to resume. Exit path: no allocation, no errno, no glibc locks.
 void HandleSyscall(Vmm* vmm, VcpuThread* t);
+
+// The guest's memory (read and written through guest_memory.h), the range the kernel must not
+// touch for it, and the VMM's descriptors, for arg_check.h, arg_copy.h and exec_args.h.
+ArgCheckEnv GuestArgEnv(const Vmm* vmm);
 
 bool IsVmmFd(const Vmm* vmm, int fd);
 void AddVmmFd(Vmm* vmm, int fd);

@@ -1,6 +1,7 @@
 // Threads, processes and images of a guest program (see threads.h).
 #include "vmm/threads.h"
 
+#include <linux/futex.h>
 #include <linux/kvm.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -11,10 +12,12 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
+#include "vmm/exec_args.h"
 #include "vmm/exec_target.h"
 #include "vmm/exit.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
+#include "vmm/robust_futex.h"
 #include "vmm/signals.h"
 #include "vmm/syscalls.h"
 
@@ -61,6 +64,7 @@ void ReinitAfterFork(Vmm* vmm, VcpuThread* self, const kvm_regs& regs, uint64_t 
   AddVmmFd(vmm, vmm->kvm_fd);
   AddVmmFd(vmm, vmm->opts.trace_fd);
   AddVmmFd(vmm, vmm->opts.stats_fd);
+  AddVmmFd(vmm, vmm->opts.policy_fd);
   long vm = RawSyscall(SYS_ioctl, vmm->kvm_fd, KVM_CREATE_VM, 0);
   if (vm >= 0) {
     long hi = RawSyscall(SYS_fcntl, vm, F_DUPFD_CLOEXEC, 800);
@@ -83,6 +87,8 @@ void ReinitAfterFork(Vmm* vmm, VcpuThread* self, const kvm_regs& regs, uint64_t 
   AddVmmFd(vmm, self->vcpu_fd);
   self->run->kvm_dirty_regs = 0;
   self->tid = static_cast<int>(RawSyscall(SYS_gettid));
+  self->robust_head = 0;  // as the kernel clears a child's list; glibc's fork sets it again
+  self->robust_len = 0;
   __atomic_add_fetch(&vmm->stats->vms_created, 1, __ATOMIC_RELAXED);
   __atomic_add_fetch(&vmm->stats->vcpus_created, 1, __ATOMIC_RELAXED);
 }
@@ -125,7 +131,34 @@ long CloneThread(Vmm* vmm, VcpuThread* t, uint64_t flags, uint64_t stack, uint64
   return tid;
 }
 
-bool StartsWith(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+// Execs the copied image: under ix-exec-static for a static program, refused for one that would
+// run outside ix (exec_target.h).
+long ExecCopied(Vmm* vmm, bool at, const uint64_t* a, const ExecImage& img) {
+  const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
+  const int flags = at ? static_cast<int>(a[4]) : 0;
+  const ExecTarget target = ClassifyExecTarget(dirfd, img.path, flags);
+  if (target == ExecTarget::kEscapes) {
+    __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
+    return -EPERM;
+  }
+  if (target == ExecTarget::kStatic) {
+    // ix-exec-static PATH ARGV0 ARGS...: the loader runs under ix and maps the program.
+    if (vmm->opts.static_loader[0] == 0) return -ENOEXEC;
+    if (at && img.path[0] != '/' && dirfd != AT_FDCWD) return -ENOEXEC;  // documented limit: fexecve/execveat
+    char* no_args[4] = {nullptr, nullptr, img.path, nullptr};  // argv[0] for an empty argv
+    char** argv = img.argv[0] != nullptr ? img.argv - 2 : no_args;  // the two free slots in front
+    argv[0] = vmm->opts.static_loader;
+    argv[1] = img.path;
+    return RawSyscall(SYS_execve, reinterpret_cast<long>(vmm->opts.static_loader), reinterpret_cast<long>(argv),
+                      reinterpret_cast<long>(img.envp));
+  }
+  if (!at) {
+    return RawSyscall(SYS_execve, reinterpret_cast<long>(img.path), reinterpret_cast<long>(img.argv),
+                      reinterpret_cast<long>(img.envp));
+  }
+  return RawSyscall6(SYS_execveat, dirfd, reinterpret_cast<long>(img.path), reinterpret_cast<long>(img.argv),
+                     reinterpret_cast<long>(img.envp), flags, 0);
+}
 
 }  // namespace
 
@@ -140,6 +173,8 @@ int ClaimThreadBlock(Vmm* vmm) {
       t->index = i;
       t->npending = 0;
       t->altstack = stack_t{nullptr, SS_DISABLE, 0};
+      t->robust_head = 0;
+      t->robust_len = 0;
       t->tid = 0;
       return i;
     }
@@ -176,96 +211,68 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
 }
 
 long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
-  uint64_t envp = nr == SYS_execve ? a[2] : a[3];
+  const bool at = nr == SYS_execveat;
   SpinGuard g(vmm->thread_lock);
-  // scratch: [0, 128K) the new envp vector, [128K, 256K) strings the VMM adds, [256K, 384K) the
-  // argv vector of a static program's loader, [384K, 388K) its path.
-  constexpr size_t kMaxEnv = (128 << 10) / 8 - 1;
-  auto* vec = reinterpret_cast<uint64_t*>(vmm->scratch);
-  char* strings = vmm->scratch + (128 << 10);
-  size_t n = 0, used = 0;
-  auto add_string = [&](const char* s, size_t len) -> bool {
-    if (used + len + 1 > (128 << 10) || n >= kMaxEnv) return false;
-    memcpy(strings + used, s, len);
-    strings[used + len] = 0;
-    vec[n++] = reinterpret_cast<uint64_t>(strings + used);
-    used += len + 1;
-    return true;
-  };
-  // The variables that bring the new image under ix: LD_PRELOAD first, then IX_*.
-  char preload[4096];
-  size_t plen = strlen("LD_PRELOAD=");
-  memcpy(preload, "LD_PRELOAD=", plen);
-  size_t ours = strlen(vmm->opts.preload_path);
-  memcpy(preload + plen, vmm->opts.preload_path, ours);
-  plen += ours;
-  for (int off = 0; off < vmm->opts.env_extra_len;) {
-    const char* s = vmm->opts.env_extra + off;
-    size_t len = strlen(s);
-    if (!add_string(s, len)) return -E2BIG;
-    off += len + 1;
+  // Everything the kernel will read is copied first (exec_args.h): the checks below and the kernel
+  // see the same bytes whatever other guest threads write meanwhile.
+  ArgArena arena(reinterpret_cast<char*>(vmm->base + kExecArenaOffset), kExecArenaSize);
+  const ExecEnvironment ix{vmm->opts.preload_path, vmm->opts.env_extra,
+                           static_cast<size_t>(vmm->opts.env_extra_len)};
+  ExecImage img;
+  long r = CopyExecArgs(GuestArgEnv(vmm), at ? a[1] : a[0], at ? a[2] : a[1], at ? a[3] : a[2], ix, &arena, &img);
+  if (r == 0) r = ExecCopied(vmm, at, a, img);
+  // Still here: the exec failed. Give the copies' memory back.
+  RawSyscall(SYS_madvise, vmm->base + kExecArenaOffset, kExecArenaSize - arena.left(), MADV_DONTNEED);
+  return r;
+}
+
+namespace {
+
+void WakeFutex(const void*, uint64_t uaddr) {
+  RawSyscall(SYS_futex, uaddr, FUTEX_WAKE, 1);  // glibc waits on robust futexes as shared ones
+  RawSyscall(SYS_futex, uaddr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1);
+}
+
+void ReleaseThreadRobustList(Vmm* vmm, VcpuThread* t) {
+  RobustListResult r = ReleaseRobustList(t->robust_head, t->tid, GuestArgEnv(vmm), WakeFutex);
+  t->robust_head = 0;
+  if (r.refused > 0) __atomic_add_fetch(&vmm->stats->protection_violations, r.refused, __ATOMIC_RELAXED);
+}
+
+VcpuThread* ThreadWithTid(Vmm* vmm, long tid) {
+  for (int i = 0; i < kMaxThreads; ++i) {
+    VcpuThread* t = ThreadBlock(vmm, i);
+    if (t->in_use.load() && t->tid == tid) return t;
   }
-  size_t preload_slot = n++;
-  char str[4096];
-  for (size_t i = 0; envp != 0; ++i) {
-    uint64_t p;
-    if (!CopyFromGuest(vmm, &p, envp + 8 * i, 8)) return -EFAULT;
-    if (p == 0) break;
-    if (n >= kMaxEnv) return -E2BIG;
-    long len = CopyStringFromGuest(vmm, str, p, sizeof(str));
-    if (len >= 0 && StartsWith(str, "IX_")) continue;  // replaced by ours
-    if (len >= 0 && StartsWith(str, "LD_PRELOAD=")) {
-      // Keep the program's own preloads after ix's.
-      const char* theirs = str + strlen("LD_PRELOAD=");
-      if (strcmp(theirs, vmm->opts.preload_path) != 0 && plen + 1 + (len - 11) < sizeof(preload)) {
-        preload[plen++] = ':';
-        memcpy(preload + plen, theirs, len - 11);
-        plen += len - 11;
-      }
-      continue;
-    }
-    vec[n++] = p;
+  return nullptr;
+}
+
+}  // namespace
+
+long SysRobustList(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
+  if (nr == SYS_set_robust_list) {
+    if (a[1] != kRobustHeadSize) return -EINVAL;
+    t->robust_head = a[0];
+    t->robust_len = a[1];
+    return 0;
   }
-  size_t saved_n = n;
-  n = preload_slot;
-  if (!add_string(preload, plen)) return -E2BIG;
-  n = saved_n;
-  vec[n] = 0;
-  char* path = vmm->scratch + (384 << 10);
-  if (CopyStringFromGuest(vmm, path, nr == SYS_execve ? a[0] : a[1], 4096) < 0) return -EFAULT;
-  const ExecTarget target = ClassifyExecTarget(nr == SYS_execve ? AT_FDCWD : static_cast<int>(a[0]), path,
-                                               nr == SYS_execve ? 0 : static_cast<int>(a[4]));
-  if (target == ExecTarget::kEscapes) {
-    __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
-    return -EPERM;
+  // get_robust_list(pid, head_ptr, len_ptr): ours for this process's threads, the kernel's else.
+  VcpuThread* of = a[0] == 0 ? t : ThreadWithTid(vmm, static_cast<long>(a[0]));
+  if (of == nullptr) return RawSyscall(SYS_get_robust_list, a[0], a[1], a[2]);
+  uint64_t len = kRobustHeadSize;
+  if (!CopyToGuest(vmm, a[1], &of->robust_head, 8) || !CopyToGuest(vmm, a[2], &len, 8)) return -EFAULT;
+  return 0;
+}
+
+void ReleaseAllRobustLists(Vmm* vmm) {
+  for (int i = 0; i < kMaxThreads; ++i) {
+    VcpuThread* t = ThreadBlock(vmm, i);
+    if (t->in_use.load() && t->robust_head != 0) ReleaseThreadRobustList(vmm, t);
   }
-  if (target == ExecTarget::kStatic) {
-    // ix-exec-static PATH ARGV0 ARGS...: the loader runs under ix and maps the program.
-    if (vmm->opts.static_loader[0] == 0) return -ENOEXEC;
-    bool relative_to_dirfd = nr == SYS_execveat && path[0] != '/' && static_cast<int>(a[0]) != AT_FDCWD;
-    if (relative_to_dirfd) return -ENOEXEC;  // documented limit: fexecve/execveat of a static program
-    constexpr size_t kMaxArgs = (128 << 10) / 8 - 3;
-    auto* args = reinterpret_cast<uint64_t*>(vmm->scratch + (256 << 10));
-    args[0] = reinterpret_cast<uint64_t>(vmm->opts.static_loader);
-    args[1] = reinterpret_cast<uint64_t>(path);
-    uint64_t argv = nr == SYS_execve ? a[1] : a[2];
-    size_t m = 2;
-    for (size_t i = 0; argv != 0; ++i, ++m) {
-      if (m >= kMaxArgs) return -E2BIG;
-      if (!CopyFromGuest(vmm, &args[m], argv + 8 * i, 8)) return -EFAULT;
-      if (args[m] == 0) break;
-    }
-    if (m == 2) args[m++] = reinterpret_cast<uint64_t>(path);  // argv[0] for an empty argv
-    args[m] = 0;
-    return RawSyscall(SYS_execve, reinterpret_cast<long>(vmm->opts.static_loader), reinterpret_cast<long>(args),
-                      reinterpret_cast<long>(vec));
-  }
-  if (nr == SYS_execve) return RawSyscall(SYS_execve, a[0], a[1], reinterpret_cast<long>(vec));
-  return RawSyscall6(SYS_execveat, a[0], a[1], a[2], reinterpret_cast<long>(vec), a[4], 0);
 }
 
 [[noreturn]] void ExitThread(Vmm* vmm, VcpuThread* t, int code) {
-  (void)vmm;
+  ReleaseThreadRobustList(vmm, t);
   t->npending = 0;
   ix_vmm_exit_thread(&t->in_use, code);
 }
@@ -281,6 +288,8 @@ long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
       RawSyscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&vmm->sigactions[sig]), 0, 8);
     }
   }
+  // Hand the robust list back to the kernel, which walks it from now on.
+  RawSyscall(SYS_set_robust_list, t->robust_head, kRobustHeadSize);
   t->in_use.store(0);
   ix_vmm_resume_native(&r);
 }

@@ -17,6 +17,12 @@ inline constexpr long kCloneChildReady = 1l << 40;
 long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* args);
 // execve / execveat with the environment that brings the new image under ix. Returns -errno.
 long SysExecve(Vmm* vmm, long nr, const uint64_t* args);
+// set_robust_list / get_robust_list, emulated (robust_futex.h): the kernel never holds a guest list.
+long SysRobustList(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* args);
+// Walks every in-use thread's robust list (exit_group, fatal signals).
+void ReleaseAllRobustLists(Vmm* vmm);
+
+// Ends the calling thread after walking its robust list.
 [[noreturn]] void ExitThread(Vmm* vmm, VcpuThread* t, int code);
 // Continues natively at the guest's state after its IX_SYSCALL_GUEST_EXIT (returning 0).
 [[noreturn]] void LeaveGuest(Vmm* vmm, VcpuThread* t);

@@ -5,8 +5,10 @@
 //   [0, kStateBytes)                       struct Vmm (VM-wide state)
 //   [kPageTablePoolOffset, +kPtPages*4K)   guest page tables
 //   [kIdtOffset, +4K)                      the IDT (shared by every vCPU)
+//   [kExecArenaOffset, +kExecArenaSize)    execve's copied path, arguments and environment
 //   [kThreadBlocksOffset, ...)             kMaxThreads blocks of kThreadBlockSize, each:
-//        VcpuThread | GDT | TSS | kvm_run | IST stack | host stack (grows down to the block's end)
+//        VcpuThread | GDT | TSS | kvm_run | IST stack | argument copies | host stack (grows down
+//        from the block's end)
 // A host thread finds its VcpuThread by masking its stack pointer with ~(kThreadBlockSize - 1).
 #ifndef IX_VMM_VMM_STATE_H_
 #define IX_VMM_VMM_STATE_H_
@@ -30,7 +32,10 @@ inline constexpr uint64_t kStatsOffset = 3ull << 20;  // RunStats mapping (memfd
 inline constexpr uint64_t kPageTablePoolOffset = 4ull << 20;
 inline constexpr uint64_t kPtPages = 8192;  // 32 MiB of page tables
 inline constexpr uint64_t kIdtOffset = kPageTablePoolOffset + kPtPages * 4096;
+inline constexpr uint64_t kExecArenaOffset = 40ull << 20;
+inline constexpr uint64_t kExecArenaSize = 24ull << 20;  // Linux itself stops at 6 MiB (E2BIG)
 inline constexpr uint64_t kThreadBlocksOffset = 64ull << 20;
+static_assert(kIdtOffset + 4096 <= kExecArenaOffset && kExecArenaOffset + kExecArenaSize <= kThreadBlocksOffset);
 inline constexpr uint64_t kThreadBlockSize = 512ull << 10;
 inline constexpr int kMaxThreads = (kPrivateSize - kThreadBlocksOffset) / kThreadBlockSize;  // 384
 
@@ -40,6 +45,8 @@ inline constexpr uint64_t kTssOffset = 36ull << 10;
 inline constexpr uint64_t kRunOffset = 64ull << 10;      // kvm_run mapping, up to 64 KiB
 inline constexpr uint64_t kIstOffset = 128ull << 10;     // IST stack: [128K, 192K)
 inline constexpr uint64_t kIstTop = 192ull << 10;
+inline constexpr uint64_t kArgArenaOffset = 192ull << 10;  // arg_copy.h's copies: [192K, 320K)
+inline constexpr uint64_t kArgArenaSize = 128ull << 10;   // the host stack has [320K, 512K)
 
 inline constexpr int kMaxPendingSignals = 32;
 inline constexpr int kMaxSignal = 64;
@@ -76,6 +83,7 @@ struct VmmOptions {
   bool allow_guest_exit = false;   // honour IX_SYSCALL_GUEST_EXIT (tests and the library API)
   int trace_fd = -1;               // strace-like lines go here when >= 0
   int stats_fd = -1;               // memfd with struct RunStats, or -1
+  int policy_fd = -1;              // sealed memfd with the policy text (policy.h), or -1
   char preload_path[512];          // for execve: LD_PRELOAD value that brings a new image under ix
   char static_loader[512];         // for execve of a static program: ix-exec-static ("": none)
   char env_extra[2048];            // NUL-separated "IX_...=..." strings to carry across execve
@@ -121,6 +129,8 @@ struct VcpuThread {
   PendingSignal pending[kMaxPendingSignals];
   int npending;
   stack_t altstack;         // the guest's sigaltstack (emulated, never given to the host)
+  uint64_t robust_head;     // the guest's robust futex list (emulated, robust_futex.h)
+  uint64_t robust_len;
   uint64_t last_fault_rip;  // memory-fault retry detection
   uint64_t last_fault_rsp;
   ProbeState probe;
@@ -151,7 +161,6 @@ struct Vmm {
   bool osxsave;                 // CR4.OSXSAVE and XCR0 = guest_xcr0 on every vCPU
   uint64_t guest_xcr0;
   kvm_sregs sregs_template;  // long mode, ring chosen; per-thread GDT/TSS patched in
-  char scratch[512 << 10];   // execve environment and argument building (under thread_lock)
   AddressSpace as;           // large; keep last
 };
 
