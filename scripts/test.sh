@@ -65,7 +65,7 @@ fi
 leg native "$([[ $kvm == hardware ]] && echo true || echo false)" "${meson_test[@]}" "${native_args[@]}"
 
 if [[ $kvm == hardware && ${#args[@]} -eq 0 ]]; then
-  leg native-ring3 true env IX_TEST_RING=3 "${meson_test[@]}" --logbase testlog-native-ring3 ix_run
+  leg native-ring3 true env IX_TEST_RING=3 "${meson_test[@]}" --logbase testlog-native-ring3 ix_run hostile
 fi
 
 if [[ $vm == yes || ($vm == auto && $kvm != hardware) ]]; then
@@ -75,7 +75,7 @@ if [[ $vm == yes || ($vm == auto && $kvm != hardware) ]]; then
   vm_test=(meson test -C build --no-rebuild --print-errorlogs --num-processes 1 --timeout-multiplier 5)
   leg vm true tests/vm/ixvm run --timeout 2400 -- "${vm_test[@]}" --logbase testlog-vm "${vm_sel[@]}"
   leg vm-ring3 true tests/vm/ixvm run --timeout 1200 -- \
-    env IX_TEST_RING=3 "${vm_test[@]}" --logbase testlog-vm-ring3 ix_run
+    env IX_TEST_RING=3 "${vm_test[@]}" --logbase testlog-vm-ring3 ix_run hostile
 fi
 
 (IFS=,; echo "[${legs_json[*]}]") > "$logs/legs.json"
