@@ -26,6 +26,8 @@ packages=(
   socat curl sockperf memcached libmemcached-tools python3-pymemcache rsync
   netcat-openbsd hping3 ethtool clang libclang-rt-14-dev python3-matplotlib
   qemu-system-x86 busybox-static kmod cpio   # the test VM (tests/vm/ixvm)
+  libvirt-dev libvirt-daemon-system libvirt-clients dnsmasq-base   # ix-deploy (scripts/libvirtd.sh starts the daemons)
+  linux-headers-amd64   # sys_*() prototypes: the VMM's syscall argument counts (gen_syscall_table.py)
 )
 
 if [[ $install == 1 ]]; then
