@@ -5,6 +5,8 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -142,6 +144,14 @@ long SysMemory(Vmm* vmm, long nr, const uint64_t* a) {
       return ret;
     }
     case SYS_shmat: {
+      if (a[1] != 0) {  // an attach address: the segment must not land on the private region
+        shmid_ds ds;
+        if (RawSyscall(SYS_shmctl, a[0], IPC_STAT, reinterpret_cast<long>(&ds)) == 0 &&
+            vmm->as.OverlapsPrivate(a[1] & ~(SHMLBA - 1ull), ds.shm_segsz + SHMLBA)) {
+          CountViolation(vmm);
+          return -EINVAL;
+        }
+      }
       long ret = RawSyscall(nr, a[0], a[1], a[2]);
       if (!IsError(ret)) vmm->as.CoverFromProcMaps(vmm->vm_fd);
       return ret;
@@ -277,8 +287,23 @@ long FinishCopiedArgs(Vmm* vmm, long nr, long ret, const ArgCopy& c) {
 }
 
 // A descriptor for this process's own /proc/<pid>/mem would let writes bypass every check.
+// A second descriptor for one of the VMM's files (the statistics or policy memfd, reopened
+// through /proc/self/fd or map_files) would bypass the checks on the VMM's own descriptors.
+bool IsVmmFileAgain(const Vmm* vmm, int fd) {
+  struct stat opened, ours;
+  if (RawSyscall(SYS_fstat, fd, reinterpret_cast<long>(&opened)) != 0) return false;
+  for (int vmm_fd : {vmm->opts.stats_fd, vmm->opts.policy_fd}) {
+    if (vmm_fd >= 0 && RawSyscall(SYS_fstat, vmm_fd, reinterpret_cast<long>(&ours)) == 0 &&
+        ours.st_dev == opened.st_dev && ours.st_ino == opened.st_ino) {
+      return true;
+    }
+  }
+  return false;
+}
+
 long RefuseOwnMemFile(Vmm* vmm, long ret) {
-  if (IsError(ret) || !IsOwnMemFile(static_cast<int>(ret), vmm->pid)) return ret;
+  if (IsError(ret)) return ret;
+  if (!IsOwnMemFile(static_cast<int>(ret), vmm->pid) && !IsVmmFileAgain(vmm, static_cast<int>(ret))) return ret;
   RawSyscall(SYS_close, ret);
   CountViolation(vmm);
   return -EACCES;

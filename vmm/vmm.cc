@@ -172,6 +172,9 @@ VcpuThread* CurrentVcpuThread() {
         if (e.kind == ExitKind::kMemoryFault) {
           HandleMemoryFault(vmm, t);
         } else {
+          if (e.kind == ExitKind::kIo || e.kind == ExitKind::kHlt) {  // ring-0 guest code probing the VMM
+            __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
+          }
           ForceSignal(vmm, t, run->s.regs.regs, a.signo, a.si_code, a.addr, 0, 0, 0);
           run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
         }

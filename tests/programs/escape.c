@@ -67,6 +67,15 @@ int main(void) {
   Report("open-proc-self-mem", mem);
   if (mem >= 0) close(mem);
   Report("ptrace", ptrace(PTRACE_TRACEME, 0, 0, 0));
+  // The statistics memfd ix-run shares: not writable or truncatable, nor reopenable by path.
+  const char* stats = getenv("IX_STATS_FD");
+  int stats_fd = stats ? atoi(stats) : -1;
+  Report("ftruncate-stats", ftruncate(stats_fd, 0));
+  char stats_path[64];
+  snprintf(stats_path, sizeof(stats_path), "/proc/self/fd/%d", stats_fd);
+  int again = open(stats_path, O_RDWR);
+  Report("reopen-stats", again);
+  if (again >= 0) close(again);
   // The VMM's descriptors (/dev/kvm, the VM, the vCPUs): listed in /proc/self/fd, unusable.
   int seen = 0, usable = 0;
   DIR* d = opendir("/proc/self/fd");
