@@ -23,6 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -383,6 +384,11 @@ int main(int argc, char** argv) {
       "(QEMU user-mode networking; no libvirt network). --connect=URI works with any libvirt URI;\n"
       "for a remote host, --state_dir must be a path that host sees too (shared storage).\n"
       "libvirtd must be running: sudo scripts/libvirtd.sh start (where systemd does not start it).");
+  absl::FlagsUsageConfig usage;
+  // --help lists this tool's flags (absl matches on the binary's name by default: no match).
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "ix_deploy"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   // The command comes first: ix-deploy COMMAND [--flags] [-- APP-ARGS].
   std::string verb;
   std::vector<char*> args(argv, argv + argc);
