@@ -169,10 +169,12 @@ static inline void StopFlipper(struct Flipper* f) {
   pthread_join(f->thread, NULL);
 }
 
-/* Bounds one race: true while attempt `i` may run (below Attempts() and within BoundSeconds()
- * of `t0`; the clock is read every 32 attempts). */
-static inline int RaceGoesOn(long i, long attempts, double t0) {
-  if (i >= attempts) return 0;
+/* Bounds one race: true while attempt `i` may run: below `attempts`, or below 4 x `attempts` as
+ * long as one of the two outcomes (`refused`, `succeeded`) has not happened yet (the flipper may
+ * not have been scheduled beside this thread), and within BoundSeconds() of `t0` (the clock is
+ * read every 32 attempts). */
+static inline int RaceGoesOn(long i, long attempts, long refused, long succeeded, double t0) {
+  if (i >= attempts && (i >= 4 * attempts || (refused > 0 && succeeded > 0))) return 0;
   return (i & 31) != 0 || NowSeconds() - t0 < BoundSeconds();
 }
 

@@ -29,8 +29,9 @@ std::string ReadAll(int fd) {
   return s;
 }
 
-// Runs argv with stdout captured and stderr in a file (no pipe deadlocks).
-Result Spawn(const std::vector<std::string>& argv) {
+// Runs argv with stdout captured and stderr in a file (no pipe deadlocks), with `env` (NAME=VALUE
+// strings) added to the environment.
+Result Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
   int out[2];
   if (pipe(out) != 0) abort();
   char err_path[] = "/tmp/hostile_test_err_XXXXXX";
@@ -40,6 +41,7 @@ Result Spawn(const std::vector<std::string>& argv) {
     dup2(out[1], 1);
     dup2(err_fd, 2);
     close(out[0]);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> a;
     for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
     a.push_back(nullptr);
@@ -67,7 +69,7 @@ struct IxRun {
   uint64_t violations() const { return stats["counters"]["protection_violations"].get<uint64_t>(); }
 };
 
-IxRun UnderIx(const std::vector<std::string>& program) {
+IxRun UnderIx(const std::vector<std::string>& program, const std::vector<std::string>& env = {}) {
   std::string json = ::testing::TempDir() + "/hostile_stats.json";
   unlink(json.c_str());
   std::vector<std::string> a = {getenv("IX_RUN_BIN")};
@@ -76,7 +78,7 @@ IxRun UnderIx(const std::vector<std::string>& program) {
   a.push_back("--");
   a.insert(a.end(), program.begin(), program.end());
   IxRun run;
-  run.r = Spawn(a);
+  run.r = Spawn(a, env);
   std::ifstream f(json);
   if (f) run.stats = nlohmann::json::parse(f, nullptr, false);
   unlink(json.c_str());
@@ -110,8 +112,47 @@ void ExpectCleanExit(const IxRun& run) {
 
 // Every line of the program's output that reports an attack says it was refused (or survived,
 // where only survival is asserted), never BREACH.
-void ExpectNoBreach(const std::string& out) {
-  for (const std::string& l : Lines(out)) EXPECT_EQ(l.find("BREACH"), std::string::npos) << l;
+// `known`: attacks that still succeed, asserted only by the DISABLED_ tests below (run them with
+// --gtest_also_run_disabled_tests): open holes of issue 13, not results.
+void ExpectNoBreach(const std::string& out, std::vector<std::string> known = {}) {
+  for (const std::string& l : Lines(out)) {
+    bool is_known = false;
+    for (const std::string& k : known) is_known |= l.rfind(k + " ", 0) == 0;
+    if (!is_known) EXPECT_EQ(l.find("BREACH"), std::string::npos) << l;
+  }
+}
+
+// In the test VM (QEMU TCG, about 1 ms a hypercall) the races run fewer attempts: `vm` there,
+// `native` here.
+bool InTestVm() { return getenv("IX_TEST_VM") != nullptr; }
+std::string Scaled(const char* name, long native, long vm) {
+  return std::string(name) + "=" + std::to_string(InTestVm() ? vm : native);
+}
+
+// The number after "KEY=" in a verdict line, or -1.
+long Field(const std::string& line, const std::string& key) {
+  size_t at = line.find(" " + key + "=");
+  if (at == std::string::npos) return -1;
+  return std::stol(line.substr(at + key.size() + 2));
+}
+
+// The program's "expect-violations N" line, and protection_violations at least that.
+void ExpectViolations(const IxRun& run, uint64_t at_least) {
+  std::string expect = Verdict(run.r.out, "expect-violations");
+  ASSERT_FALSE(expect.empty()) << run.r.out;
+  uint64_t expected = std::stoull(expect.substr(expect.find(' ') + 1));
+  EXPECT_GE(expected, at_least) << run.r.out;
+  if (run.stats.is_object()) {
+    EXPECT_GE(run.violations(), expected) << "refusals the VMM did not count";
+  }
+}
+
+// The verdict of `name` starts with "NAME <word>" for one of `words`.
+void ExpectVerdict(const std::string& out, const std::string& name, std::initializer_list<const char*> words) {
+  std::string v = Verdict(out, name);
+  bool ok = false;
+  for (const char* w : words) ok = ok || v.rfind(name + " " + w, 0) == 0;
+  EXPECT_TRUE(ok) << (v.empty() ? name + ": no verdict\n" + out : v);
 }
 
 class HostileTest : public ::testing::Test {
@@ -143,6 +184,116 @@ TEST_F(HostileTest, SyscallSweep) {
   }
   // Natively the program finds no region and proves nothing by passing.
   EXPECT_EQ(Spawn({Prog("sweep")}).out, "no-region\n");
+}
+
+// Attack class 2 (a)-(c): a second thread flips iov_base, msg_iov, msg_iovlen, msg_control, an
+// SCM_RIGHTS descriptor (to a KVM one) and socklen_t words while this one makes the call. Both
+// outcomes must have happened (the flipper raced the VMM), never a breach.
+TEST_F(HostileTest, RaceIo) {
+  IxRun run = UnderIx({Prog("race_io")}, {Scaled("IX_HOSTILE_ATTEMPTS", 10000, 2000)});
+  ExpectCleanExit(run);
+  for (const char* name : {"writev-iov_base", "sendmsg-iov_base", "sendmsg-msg_iov", "sendmsg-msg_iovlen",
+                           "scm_rights-fd", "sendmsg-msg_control", "getsockname-addrlen", "getsockopt-optlen"}) {
+    std::string v = Verdict(run.r.out, name);
+    ExpectVerdict(run.r.out, name, {"ok"});
+    // Under QEMU TCG the flipper thread is seldom scheduled beside the caller (seen: 0 of 8000
+    // for most races), so there a race that never flipped in time only proves nothing.
+    if (!InTestVm()) EXPECT_GT(Field(v, "refused"), 0) << "the flipper never won: " << v;
+    EXPECT_GT(Field(v, "succeeded"), 0) << "the benign value never got through: " << v;
+  }
+  ExpectNoBreach(run.r.out);
+  ExpectViolations(run, 100);
+}
+
+// Attack class 2 (d): execve with envp strings, the path, or the file behind the path flipped by a
+// racer; the exec'd helper must run under ix and see nothing injected. Every attempt builds two
+// VMs (fork, exec): 200 attempts here, 8 in the test VM (several seconds each there).
+TEST_F(HostileTest, ExecRace) {
+  IxRun run = UnderIx({Prog("exec_race")}, {Scaled("IX_HOSTILE_EXEC_ATTEMPTS", 200, 8),
+                                            Scaled("IX_HOSTILE_SECONDS", 8, 30)});
+  ExpectCleanExit(run);
+  for (const char* name : {"exec-env-ld_preload", "exec-env-ix_allow_exit", "exec-env-ix_policy", "exec-path-dyn-sta"}) {
+    ExpectVerdict(run.r.out, name, {"ok"});
+  }
+  ExpectNoBreach(run.r.out, {"exec-file-swap"});
+}
+
+// Open hole: the VMM classifies the exec target by path and the kernel opens the path again, so a
+// file swapped in between (a dynamic program for a static one) runs outside ix.
+TEST_F(HostileTest, DISABLED_ExecFileSwap) {
+  IxRun run = UnderIx({Prog("exec_race"), "exec-file-swap"}, {Scaled("IX_HOSTILE_EXEC_ATTEMPTS", 200, 8),
+                                                             Scaled("IX_HOSTILE_SECONDS", 8, 30)});
+  ExpectVerdict(run.r.out, "exec-file-swap", {"ok"});
+  ExpectNoBreach(run.r.out);
+}
+
+// Attack class 3: privileged RFLAGS bits handed in through r11 (syscall, the hypercall page, a
+// raw fork) must never come back; in ring 3 cli must still fault.
+TEST_F(HostileTest, Rflags) {
+  IxRun run = UnderIx({Prog("rflags")});
+  ExpectCleanExit(run);
+  for (const char* name : {"rflags-syscall", "rflags-hypercall"}) ExpectVerdict(run.r.out, name, {"refused"});
+  ExpectNoBreach(run.r.out, {"rflags-cli", "rflags-cli-control", "rflags-fork"});
+}
+
+// Open hole: with real SVM/VT-x a ring-3 program's syscall returns with rip = rcx but the ring-0
+// segments of the LSTAR stub, so the program continues at CPL 0 (cli runs). kvm_pvm is not affected.
+TEST_F(HostileTest, DISABLED_Ring3StaysRing3) {
+  IxRun run = UnderIx({Prog("rflags")});
+  ExpectVerdict(run.r.out, "rflags-fork", {"refused"});
+  ExpectVerdict(run.r.out, "rflags-cli", {"refused", "survived"});
+  if (Verdict(run.r.out, "region").find("ring=3") != std::string::npos) {
+    ExpectVerdict(run.r.out, "rflags-cli-control", {"ok"});
+  }
+  ExpectNoBreach(run.r.out);
+}
+
+// Attack class 4: unknown and high-bit syscall numbers, ix's own numbers with garbage, and
+// privileged instructions and forged exception reports in forked children.
+TEST_F(HostileTest, Hypercalls) {
+  IxRun run = UnderIx({Prog("hypercalls")});
+  ExpectCleanExit(run);
+  ExpectVerdict(run.r.out, "unknown-nr", {"refused"});
+  ExpectVerdict(run.r.out, "high-nr-semantics", {"refused"});
+  for (const char* name : {"priv-out", "priv-in", "priv-hlt", "priv-forged-stub", "priv-forged-store"}) {
+    ExpectVerdict(run.r.out, name, {"refused"});
+  }
+  // KVM answers vmcall/vmmcall in the kernel where it does not fault them.
+  for (const char* name : {"priv-vmcall", "priv-vmmcall"}) ExpectVerdict(run.r.out, name, {"refused", "survived"});
+  ExpectNoBreach(run.r.out);
+  ExpectViolations(run, 4);
+}
+
+// Attack class 5: more small mappings than memory slots: clean ENOMEM or working memory.
+TEST_F(HostileTest, Memslots) {
+  IxRun run = UnderIx({Prog("memslots")}, {Scaled("IX_HOSTILE_SECONDS", 8, 40)});
+  ExpectCleanExit(run);
+  ExpectVerdict(run.r.out, "memslots", {"ok"});
+  ExpectNoBreach(run.r.out);
+}
+
+// Attack class 6: a bounded fork storm, and RLIMIT_NPROC reached.
+TEST_F(HostileTest, ForkStorm) {
+  IxRun run = UnderIx({Prog("forkstorm")}, {Scaled("IX_HOSTILE_FORK_ROUNDS", 3, 1)});
+  ExpectCleanExit(run);
+  ExpectVerdict(run.r.out, "forkstorm", {"ok"});
+  ExpectVerdict(run.r.out, "forkstorm-nproc", {"ok"});
+  ExpectNoBreach(run.r.out);
+}
+
+// Attack class 7: robust futexes, emulated by the VMM: they work (EOWNERDEAD across a thread's
+// and a process's death), and hostile lists that lead into the region are refused, counted.
+TEST_F(HostileTest, RobustFutex) {
+  IxRun run = UnderIx({Prog("robust")});
+  ExpectCleanExit(run);
+  for (const char* name : {"robust-thread", "robust-pshared", "robust-get", "robust-thread-after"}) {
+    ExpectVerdict(run.r.out, name, {"ok"});
+  }
+  for (const char* name : {"robust-next-into-region", "robust-offset-into-region", "robust-pending-into-region"}) {
+    ExpectVerdict(run.r.out, name, {"survived"});
+  }
+  ExpectNoBreach(run.r.out);
+  ExpectViolations(run, 3);
 }
 
 }  // namespace
