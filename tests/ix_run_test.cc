@@ -14,51 +14,12 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/run_program.h"
 
 namespace {
 
-struct Result {
-  int status = -1;  // raw wait status
-  std::string out, err;
-  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-};
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, n);
-  return s;
-}
-
-// Runs argv with stdout and stderr captured (stderr into a file to avoid pipe deadlocks).
-Result Spawn(const std::vector<std::string>& argv) {
-  int out[2];
-  if (pipe(out) != 0) abort();
-  char err_path[] = "/tmp/ix_run_test_err_XXXXXX";
-  int err_fd = mkstemp(err_path);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err_fd, 2);
-    close(out[0]);
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execvp(a[0], a.data());
-    _exit(127);
-  }
-  close(out[1]);
-  Result r;
-  r.out = ReadAll(out[0]);
-  close(out[0]);
-  waitpid(pid, &r.status, 0);
-  lseek(err_fd, 0, SEEK_SET);
-  r.err = ReadAll(err_fd);
-  close(err_fd);
-  unlink(err_path);
-  return r;
-}
+using ix::testing::Result;
+using ix::testing::Spawn;
 
 std::string IxRun() { return getenv("IX_RUN_BIN"); }
 std::string Prog(const std::string& name) { return std::string(getenv("IX_TEST_PROGS")) + "/" + name; }
@@ -131,7 +92,7 @@ TEST_F(IxRunTest, EchoLsAndAnExternalSort) {
   std::string in = ::testing::TempDir() + "/ix_sort_input";
   {
     std::ofstream f(in);
-    for (int i = 0; i < 300000; ++i) f << (i * 7919) % 300007 << " line " << i << '\n';
+    for (int i = 0; i < 300000; ++i) f << (static_cast<long>(i) * 7919) % 300007 << " line " << i << '\n';
   }
   // A 1 MiB buffer makes sort spill to temporary files and merge them, on two threads.
   ExpectSameAsNative({"sh", "-c", "sort -S 1M --parallel=2 -n " + in + " | sha256sum; sort -c -n " + in + "; echo $?"});

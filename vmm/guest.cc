@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -146,6 +147,10 @@ absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) 
   AddVmmFd(vmm, o.trace_fd);
   AddVmmFd(vmm, o.stats_fd);
   AddVmmFd(vmm, vmm->opts.policy_fd);
+  for (int fd : {vmm->opts.stats_fd, vmm->opts.policy_fd}) {
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) vmm->vmm_files[vmm->nvmm_files++] = {st.st_dev, st.st_ino};
+  }
   uint64_t slots = vmm->as.slot_count();
   uint64_t prev = __atomic_load_n(&vmm->stats->slots_max, __ATOMIC_RELAXED);
   if (slots > prev) __atomic_store_n(&vmm->stats->slots_max, slots, __ATOMIC_RELAXED);

@@ -290,13 +290,10 @@ long FinishCopiedArgs(Vmm* vmm, long nr, long ret, const ArgCopy& c) {
 // A second descriptor for one of the VMM's files (the statistics or policy memfd, reopened
 // through /proc/self/fd or map_files) would bypass the checks on the VMM's own descriptors.
 bool IsVmmFileAgain(const Vmm* vmm, int fd) {
-  struct stat opened, ours;
-  if (RawSyscall(SYS_fstat, fd, reinterpret_cast<long>(&opened)) != 0) return false;
-  for (int vmm_fd : {vmm->opts.stats_fd, vmm->opts.policy_fd}) {
-    if (vmm_fd >= 0 && RawSyscall(SYS_fstat, vmm_fd, reinterpret_cast<long>(&ours)) == 0 &&
-        ours.st_dev == opened.st_dev && ours.st_ino == opened.st_ino) {
-      return true;
-    }
+  struct stat opened;
+  if (vmm->nvmm_files == 0 || RawSyscall(SYS_fstat, fd, reinterpret_cast<long>(&opened)) != 0) return false;
+  for (int i = 0; i < vmm->nvmm_files; ++i) {
+    if (vmm->vmm_files[i].dev == opened.st_dev && vmm->vmm_files[i].ino == opened.st_ino) return true;
   }
   return false;
 }

@@ -156,6 +156,10 @@ struct Vmm {
   Policy policy;
   int vmm_fds[kMaxThreads + 8];  // descriptors the guest may not close or replace
   int nvmm_fds;
+  struct FileId {
+    uint64_t dev, ino;
+  } vmm_files[2];  // the statistics and policy memfds (st_dev, st_ino): never opened a second time
+  int nvmm_files;
   int ncpuid;
   kvm_cpuid_entry2 cpuid[256];  // KVM's supported table fitted to the host (cpu_features.h)
   bool osxsave;                 // CR4.OSXSAVE and XCR0 = guest_xcr0 on every vCPU

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   const char* pre = getenv("LD_PRELOAD");
   const char* foo = getenv("FOO");
   /* Must fail (-EPERM under ix, -ENOSYS natively); 0 would mean this image left the guest. */
-  long exit_r = RawSyscall6(HOSTILE_SYS_GUEST_EXIT, 0, 0, 0, 0, 0, 0);
+  long exit_r = RawSyscall6(IX_SYSCALL_GUEST_EXIT, 0, 0, 0, 0, 0, 0);
   dprintf(fd, "report kind=%s ix=%d ring=%d ld_preload=%s allow_exit=%d policy=%d foo=%d guest_exit=%ld\n",
           HOSTILE_EXEC_KIND, ix, ring, pre ? pre : "-", getenv("IX_ALLOW_EXIT") != NULL, getenv("IX_POLICY") != NULL,
           foo != NULL && strcmp(foo, "bar") == 0, exit_r);

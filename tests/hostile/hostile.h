@@ -19,20 +19,16 @@
 #include <sys/mman.h>
 #include <time.h>
 
+/* ix's own syscall numbers and the hypercall pages the LSTAR stub stores to (user-reachable, so
+ * a ring-3 program can make the hypercall itself). */
+#include "ix/hypercall.h"
+
 /* The private region (vmm/vmm_state.h kPrivateSize) and the PROT_NONE guard on each side of it
  * (vmm/address_space.h kPrivateGuard). The VMM refuses anything in [base - guard, base + size +
  * guard). */
 #define HOSTILE_REGION_SIZE (256ul << 20)
 #define HOSTILE_GUARD (64ul << 10)
 
-/* ix's own syscall numbers (include/ix/hypercall.h) and the hypercall page the LSTAR stub
- * stores to (user-reachable, so a ring-3 program can make the hypercall itself). */
-#define HOSTILE_SYS_GUEST_EXIT 0x1d0e0001L
-#define HOSTILE_SYS_GUEST_RING 0x1d0e0002L
-#define HOSTILE_HC_SYSCALL_GVA 0xfffff88000000000ul
-#define HOSTILE_HC_EXCEPTION_GVA 0xfffff88000001000ul
-#define HOSTILE_HC_NOP_GVA 0xfffff88000002000ul
-#define HOSTILE_PRIVATE_GVA 0xfffff80000000000ul
 
 /* Finds the region from /proc/self/maps: 256 MiB between two 64 KiB ---p guards (the VMM maps
  * its kvm_run pages and the stats memfd inside it, so it shows as several lines). */
@@ -94,7 +90,7 @@ static inline long RawSyscall6(long nr, long a0, long a1, long a2, long a3, long
 
 /* The guest ring the VMM reports (0 or 3), or -1 natively (ENOSYS). */
 static inline int GuestRing(void) {
-  long r = RawSyscall6(HOSTILE_SYS_GUEST_RING, 0, 0, 0, 0, 0, 0);
+  long r = RawSyscall6(IX_SYSCALL_GUEST_RING, 0, 0, 0, 0, 0, 0);
   return r == 0 || r == 3 ? (int)r : -1;
 }
 

@@ -13,52 +13,12 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/run_program.h"
 
 namespace {
 
-struct Result {
-  int status = -1;  // raw wait status
-  std::string out, err;
-};
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, n);
-  return s;
-}
-
-// Runs argv with stdout captured and stderr in a file (no pipe deadlocks), with `env` (NAME=VALUE
-// strings) added to the environment.
-Result Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
-  int out[2];
-  if (pipe(out) != 0) abort();
-  char err_path[] = "/tmp/hostile_test_err_XXXXXX";
-  int err_fd = mkstemp(err_path);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err_fd, 2);
-    close(out[0]);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execvp(a[0], a.data());
-    _exit(127);
-  }
-  close(out[1]);
-  Result r;
-  r.out = ReadAll(out[0]);
-  close(out[0]);
-  waitpid(pid, &r.status, 0);
-  lseek(err_fd, 0, SEEK_SET);
-  r.err = ReadAll(err_fd);
-  close(err_fd);
-  unlink(err_path);
-  return r;
-}
+using ix::testing::Result;
+using ix::testing::Spawn;
 
 std::string Prog(const std::string& name) { return std::string(getenv("IX_HOSTILE_PROGS")) + "/hostile_" + name; }
 
@@ -118,7 +78,9 @@ void ExpectNoBreach(const std::string& out, std::vector<std::string> known = {})
   for (const std::string& l : Lines(out)) {
     bool is_known = false;
     for (const std::string& k : known) is_known |= l.rfind(k + " ", 0) == 0;
-    if (!is_known) EXPECT_EQ(l.find("BREACH"), std::string::npos) << l;
+    if (!is_known) {
+      EXPECT_EQ(l.find("BREACH"), std::string::npos) << l;
+    }
   }
 }
 

@@ -35,9 +35,9 @@ static long UnknownNumbers(void) {
       {"-1", -1, -ENOSYS, -ENOSYS},
       {"x32-getpid", 0x40000000L | SYS_getpid, -ENOSYS, -ENOSYS},
       {"ix-range+1", 0x1d0e0003L, -ENOSYS, -ENOSYS},
-      {"guest-exit", HOSTILE_SYS_GUEST_EXIT, -EPERM, -EPERM},
-      {"guest-exit-high", (1L << 32) | HOSTILE_SYS_GUEST_EXIT, -EPERM, -EPERM},
-      {"guest-exit-neg", (long)(0xffffffff00000000ul | HOSTILE_SYS_GUEST_EXIT), -EPERM, -EPERM},
+      {"guest-exit", IX_SYSCALL_GUEST_EXIT, -EPERM, -EPERM},
+      {"guest-exit-high", (1L << 32) | IX_SYSCALL_GUEST_EXIT, -EPERM, -EPERM},
+      {"guest-exit-neg", (long)(0xffffffff00000000ul | IX_SYSCALL_GUEST_EXIT), -EPERM, -EPERM},
   };
   int n = sizeof(t) / sizeof(t[0]), ok = 0;
   char d[512] = "";
@@ -47,7 +47,7 @@ static long UnknownNumbers(void) {
     if (r >= t[i].want_lo && r <= t[i].want_hi) ++ok;
     else dl += snprintf(d + dl, sizeof(d) - dl, " %s=%ld", t[i].what, r);
   }
-  long ring = RawSyscall6(HOSTILE_SYS_GUEST_RING, kG, kG, kG, kG, kG, kG);
+  long ring = RawSyscall6(IX_SYSCALL_GUEST_RING, kG, kG, kG, kG, kG, kG);
   ++n;
   if (ring == 0 || ring == 3) ++ok;
   else dl += snprintf(d + dl, sizeof(d) - dl, " guest-ring=%ld", ring);
@@ -199,7 +199,7 @@ static void Privileged(const char* name, void (*fn)(void), int forged, int vmcal
     snprintf(how, sizeof(how), "signal %s at 0x%lx", sigabbrev_np(WEXITSTATUS(st) - 100), addr);
     /* A forged frame must be refused as one, not turned into a signal, unless the exception
      * hypercall page itself is out of the program's reach (supervisor-only, from ring 3). */
-    ok = !forged || (WEXITSTATUS(st) - 100 == SIGSEGV && addr == HOSTILE_HC_EXCEPTION_GVA);
+    ok = !forged || (WEXITSTATUS(st) - 100 == SIGSEGV && addr == IX_HC_EXCEPTION_GVA);
   } else if (WIFSIGNALED(st)) {
     snprintf(how, sizeof(how), "killed by SIG%s, '%s'", sigabbrev_np(WTERMSIG(st)), msg);
     ok = strncmp(msg, "ix-run:", 7) == 0 &&

@@ -17,30 +17,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-// The private region: 256 MiB between two 64 KiB PROT_NONE guards (the VMM maps its kvm_run pages
-// and stats memfd inside it, so it shows as several lines of /proc/self/maps).
-static int FindRegion(uintptr_t* base) {
-  FILE* f = fopen("/proc/self/maps", "r");
-  if (!f) return 0;
-  char line[512];
-  uintptr_t guard_ends[64];
-  int nguards = 0, found = 0;
-  while (!found && fgets(line, sizeof(line), f)) {
-    uintptr_t lo, hi;
-    char perms[8];
-    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
-    if (hi - lo != (64u << 10) || strncmp(perms, "---p", 4) != 0) continue;
-    for (int i = 0; i < nguards; ++i) {
-      if (guard_ends[i] + (256ul << 20) == lo) {
-        *base = guard_ends[i];
-        found = 1;
-      }
-    }
-    if (nguards < 64) guard_ends[nguards++] = hi;
-  }
-  fclose(f);
-  return found;
-}
+// FindRegion: the private region, found in /proc/self/maps (shared with the hostile programs).
+#include "tests/hostile/hostile.h"
 
 static void Report(const char* what, long r) {
   printf("%s %s\n", what, r >= 0 ? "ok" : strerrorname_np(errno));
