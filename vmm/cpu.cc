@@ -106,7 +106,7 @@ int CreateVcpu(Vmm* vmm, VcpuThread* t) {
   }
   t->vcpu_fd = static_cast<int>(fd);
   t->run = reinterpret_cast<kvm_run*>(run_hva);
-  t->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  t->run->kvm_valid_regs = KVM_SYNC_X86_REGS | (vmm->syscall_enters_cpl0 ? KVM_SYNC_X86_SREGS : 0);
   return 0;
 }
 
@@ -162,6 +162,14 @@ void SetRingSegments(kvm_sregs* s, int ring) {
   s->ds = s->es = s->fs = s->gs = s->ss;
   s->fs.base = fs;
   s->gs.base = gs;
+}
+
+void ReturnToUserSegments(kvm_run* run) {
+  kvm_sregs& s = run->s.regs.sregs;
+  if (s.cs.selector != kSelKernelCode) return;  // a fresh vCPU (fork, clone) or already ring 3
+  Segment(&s.cs, kSelUserCode, 11, 3, true, false);
+  Segment(&s.ss, kSelUserData, 3, 3, false, true);
+  run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 }
 
 void BuildSregsTemplate(Vmm* vmm, const kvm_sregs& reset_state) {

@@ -27,8 +27,18 @@ void BuildSregsTemplate(Vmm* vmm, const kvm_sregs& reset_state);
 // Sets the code and stack segments of `s` for guest ring `ring` (0 or 3).
 void SetRingSegments(kvm_sregs* s, int ring);
 
+// After a syscall hypercall with vmm->syscall_enters_cpl0: if the exit left the vCPU in the LSTAR
+// stub's kernel segments, puts CS/SS back to ring 3 through the sync registers (valid on every
+// exit of such a vCPU, see CreateVcpu) and marks them dirty. Safe on the exit path.
+void ReturnToUserSegments(kvm_run* run);
+
 // Creates t's vCPU (kvm_run mapped inside t's block, CPUID set). Returns 0 or -errno.
 int CreateVcpu(Vmm* vmm, VcpuThread* t);
+
+// After a syscall hypercall with vmm->syscall_enters_cpl0: if the exit left the vCPU in the LSTAR
+// stub's kernel segments, puts CS/SS back to ring 3 through the sync registers (valid on every
+// exit of such a vCPU, see CreateVcpu) and marks them dirty. Safe on the exit path.
+void ReturnToUserSegments(kvm_run* run);
 
 // Creates t's vCPU if it has none (kvm_run mapped inside t's block) and loads the complete guest
 // state: descriptor tables, control registers, syscall MSRs, FS/GS bases and `regs`.

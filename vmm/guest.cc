@@ -71,9 +71,10 @@ void FindStack(Vmm* vmm) {
   }
 }
 
-absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring) {
+absl::Status SetUpVm(Vmm* vmm, KvmSystem& kvm, const GuestOptions& o, int ring, bool pvm) {
   vmm->magic = 0x4958564d4d;
   vmm->opts.ring = ring;
+  vmm->syscall_enters_cpl0 = ring == 3 && !pvm;
   vmm->opts.allow_guest_exit = o.allow_guest_exit;
   vmm->opts.trace_fd = o.trace_fd;
   vmm->opts.stats_fd = o.stats_fd;
@@ -189,17 +190,15 @@ absl::StatusOr<VcpuThread*> PrepareGuest(const GuestOptions& o) {
         "a policy binds only guest ring 3: code in guest ring 0 can rewrite the VMM's own state, "
         "policy included (use ring 3 or auto)");
   }
+  absl::StatusOr<KvmInfo> info = kvm->Probe();
+  if (!info.ok()) return info.status();
   int ring = o.ring;
-  if (ring == -1) {
-    absl::StatusOr<KvmInfo> info = kvm->Probe();
-    if (!info.ok()) return info.status();
-    ring = restricted ? 3 : DefaultRing(*info);
-  }
+  if (ring == -1) ring = restricted ? 3 : DefaultRing(*info);
   absl::StatusOr<uint64_t> base = MapPrivateRegion();
   if (!base.ok()) return base.status();
   auto* vmm = reinterpret_cast<Vmm*>(*base);
   vmm->base = *base;
-  s = SetUpVm(vmm, *kvm, o, ring);
+  s = SetUpVm(vmm, *kvm, o, ring, info->pvm);
   if (!s.ok()) {
     if (vmm->vm_fd > 0) close(vmm->vm_fd);
     munmap(reinterpret_cast<void*>(*base - kPrivateGuard), kPrivateSize + 2 * kPrivateGuard);

@@ -225,6 +225,8 @@ long SysArchPrctl(Vmm* vmm, VcpuThread* t, const uint64_t* a) {
       if (r < 0) return r;
       (code == ARCH_SET_FS ? s.fs.base : s.gs.base) = a[1];
       r = RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_SET_SREGS, reinterpret_cast<long>(&s));
+      // ReturnToUserSegments writes the synced copy back on entry: it must hold the new base.
+      if (t->run->kvm_valid_regs & KVM_SYNC_X86_SREGS) t->run->s.regs.sregs = s;
       return r < 0 ? r : 0;
     }
   }

@@ -161,6 +161,7 @@ VcpuThread* CurrentVcpuThread() {
     switch (a.kind) {
       case ExitActionKind::kSyscall:
         HandleSyscall(vmm, t);
+        if (vmm->syscall_enters_cpl0) ReturnToUserSegments(t->run);
         vmm->stats->hypercall_cycles.RecordAtomic(ReadTsc() - exit_tsc);
         break;
       case ExitActionKind::kException:

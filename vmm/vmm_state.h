@@ -164,6 +164,10 @@ struct Vmm {
   kvm_cpuid_entry2 cpuid[256];  // KVM's supported table fitted to the host (cpu_features.h)
   bool osxsave;                 // CR4.OSXSAVE and XCR0 = guest_xcr0 on every vCPU
   uint64_t guest_xcr0;
+  // Ring 3 on VT-x/SVM: `syscall` enters the LSTAR stub at CPL 0 (kernel CS/SS), so every syscall
+  // return reloads the user segments (ReturnToUserSegments). Not on kvm_pvm, where the stub runs
+  // at the guest's own CPL.
+  bool syscall_enters_cpl0;
   kvm_sregs sregs_template;  // long mode, ring chosen; per-thread GDT/TSS patched in
   AddressSpace as;           // large; keep last
 };
