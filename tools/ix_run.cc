@@ -208,9 +208,16 @@ int main(int argc, char** argv) {
   absl::Status elf = ix::tools::CheckRunnable(program);
   const bool is_static = absl::IsFailedPrecondition(elf);
   if (!elf.ok() && !is_static) Die(kExitCannotRun, program + ": " + std::string(elf.message()));
-  if (ix::vmm::ClassifyExecTarget(AT_FDCWD, program.c_str(), 0) == ix::vmm::ExecTarget::kEscapes) {
-    Die(kExitCannotRun, program + ": set-user-ID, set-group-ID or file capabilities, or a script run by such " +
-                            "an interpreter: Linux would start it without ix's preloaded VMM");
+  const ix::vmm::ExecTarget target = ix::vmm::ClassifyExecTarget(AT_FDCWD, program.c_str(), 0);
+  if (target == ix::vmm::ExecTarget::kEscapes) {
+    Die(kExitCannotRun, program + ": set-user-ID, set-group-ID or file capabilities, an ELF interpreter other " +
+                            "than glibc's, or a script whose interpreter is one of those or static: Linux would " +
+                            "start it without ix's preloaded VMM (for a script, run its interpreter: " +
+                            "ix-run -- INTERPRETER " + program + ")");
+  }
+  if (target == ix::vmm::ExecTarget::kForeign || target == ix::vmm::ExecTarget::kUnknown) {
+    Die(kExitCannotRun, program + ": not a format ix can keep in the guest (another ELF class or machine, or " +
+                            "neither ELF nor a #! script)");
   }
   std::string lib = FindPreloadLibrary();
   if (lib.empty()) Die(kExitCannotRun, "cannot find libixrun.so (set IX_PRELOAD_LIB)");

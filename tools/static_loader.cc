@@ -4,7 +4,8 @@
 // the kernel would, builds the initial stack (argc, argv, envp, auxv), and jumps to the program's
 // entry point; the program then runs in the guest with every syscall a hypercall.
 //
-// Usage (internal; ix-run builds the command line):  ix-exec-static PROGRAM ARGV0 [ARGS...]
+// Usage (internal; ix-run and the VMM build the command line):
+//   ix-exec-static [--fd=N] PROGRAM ARGV0 [ARGS...]
 //
 // Differences from a kernel exec, documented in the README: /proc/self/exe names this loader, the
 // program's brk heap follows the loader's, and the loader's own few system calls are counted in
@@ -16,6 +17,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -69,6 +71,14 @@ Image MapProgram(const char* path, int fd) {
     hi = std::max<uint64_t>(hi, PageUp(ph[i].p_vaddr + ph[i].p_memsz));
   }
   if (lo >= hi) Die(path, "no loadable segments");
+  // Segments past the end of the file would fault (SIGBUS) at first touch: say so instead.
+  struct stat st;
+  if (fstat(fd, &st) != 0) Die(path, strerror(errno));
+  for (const GElf_Phdr& p : ph) {
+    if (p.p_type == PT_LOAD && p.p_offset + p.p_filesz > static_cast<uint64_t>(st.st_size)) {
+      Die(path, "truncated (a segment lies past the end of the file)");
+    }
+  }
 
   // Reserve the whole span first, so segments never land on something else.
   uint64_t bias = 0;
@@ -170,12 +180,27 @@ Image MapProgram(const char* path, int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --fd=N: the program is open on descriptor N (the VMM opened and checked it; exec.cc), which
+  // this loader inherits and closes; PROGRAM then only names it.
+  int fd = -1;
+  if (argc > 1 && strncmp(argv[1], "--fd=", 5) == 0) {
+    char* end;
+    long n = strtol(argv[1] + 5, &end, 10);
+    if (*end != 0 || n < 0 || n > 1 << 20) {
+      fprintf(stderr, "ix-exec-static: bad %s\n", argv[1]);
+      return 2;
+    }
+    fd = static_cast<int>(n);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    --argc;
+    ++argv;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: ix-exec-static PROGRAM ARGV0 [ARGS...] (started by ix-run)\n");
+    fprintf(stderr, "usage: ix-exec-static [--fd=N] PROGRAM ARGV0 [ARGS...] (started by ix-run)\n");
     return 2;
   }
   const char* path = argv[1];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     fprintf(stderr, "ix-run: %s: %s\n", path, strerror(errno));
     return errno == ENOENT ? 127 : 126;

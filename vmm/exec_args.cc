@@ -100,12 +100,12 @@ long CopyExecArgs(const ArgCheckEnv& mem, uint64_t path, uint64_t argv, uint64_t
   if (long r = CopyString(mem, path, kMaxExecPath, -ENAMETOOLONG, arena, &out->path); r < 0) return r;
   uint64_t* args;
   size_t nargs;
-  if (long r = CopyPointers(mem, argv, 2, arena, &args, &nargs); r < 0) return r;
+  if (long r = CopyPointers(mem, argv, 0, arena, &args, &nargs); r < 0) return r;
   // The terminating NULL follows the copied pointers directly (CopyPointers gave back its slot).
   if (arena->Alloc(sizeof(uint64_t), 1) == nullptr) return -E2BIG;
-  args[2 + nargs] = 0;
-  if (long r = CopyStrings(mem, args + 2, nargs, arena); r < 0) return r;
-  out->argv = reinterpret_cast<char**>(args + 2);
+  args[nargs] = 0;
+  if (long r = CopyStrings(mem, args, nargs, arena); r < 0) return r;
+  out->argv = reinterpret_cast<char**>(args);
 
   uint64_t* theirs;
   size_t nenv;
@@ -117,8 +117,9 @@ long CopyExecArgs(const ArgCheckEnv& mem, uint64_t path, uint64_t argv, uint64_t
 
   size_t nextra = 0;
   for (size_t off = 0; off < ix.extra_len; off += strlen(ix.extra + off) + 1) ++nextra;
-  auto** vec = static_cast<char**>(arena->Alloc((1 + nextra + nenv + 1) * sizeof(char*), sizeof(char*)));
+  auto** vec = static_cast<char**>(arena->Alloc((2 + nextra + nenv + 1) * sizeof(char*), sizeof(char*)));
   if (vec == nullptr) return -E2BIG;
+  *vec++ = nullptr;  // envp[-1], free
   size_t k = 0;
   vec[k++] = preload;
   for (size_t off = 0; off < ix.extra_len; off += strlen(ix.extra + off) + 1) {
@@ -131,6 +132,16 @@ long CopyExecArgs(const ArgCheckEnv& mem, uint64_t path, uint64_t argv, uint64_t
   vec[k] = nullptr;
   out->envp = vec;
   return 0;
+}
+
+char** PrependArgs(ArgArena* arena, char* const* front, size_t nfront, char* const* rest) {
+  size_t n = 0;
+  while (rest[n] != nullptr) ++n;
+  auto** v = static_cast<char**>(arena->Alloc((nfront + n + 1) * sizeof(char*), sizeof(char*)));
+  if (v == nullptr) return nullptr;
+  memcpy(v, front, nfront * sizeof(char*));
+  memcpy(v + nfront, rest, (n + 1) * sizeof(char*));
+  return v;
 }
 
 }  // namespace ix::vmm

@@ -5,8 +5,7 @@
 // up under ix again:
 //   envp' = LD_PRELOAD=<ix's preload>[:<the program's own preloads>], <ix's IX_* variables>,
 //           <the program's variables without IX_* and LD_PRELOAD>
-// argv keeps two free slots in front (argv[-2], argv[-1]) so that a static program's loader can be
-// put before it without another copy.
+// envp keeps one free slot in front (envp[-1]) for the IX_COMM variable of the exec (threads.cc).
 //
 // Pure code: guest memory is read through ArgCheckEnv::read, so unit tests run it over fake memory.
 #ifndef IX_VMM_EXEC_ARGS_H_
@@ -32,8 +31,8 @@ struct ExecEnvironment {
 
 struct ExecImage {
   char* path;
-  char** argv;  // NULL-terminated; argv[-2] and argv[-1] are free
-  char** envp;  // NULL-terminated
+  char** argv;  // NULL-terminated
+  char** envp;  // NULL-terminated; envp[-1] is free
 };
 
 // Copies execve's (path, argv, envp) guest pointers into `arena`. Returns 0, -EFAULT (unreadable
@@ -41,6 +40,10 @@ struct ExecImage {
 // arena holds). A null argv or envp is an empty vector, as Linux treats it.
 long CopyExecArgs(const ArgCheckEnv& mem, uint64_t path, uint64_t argv, uint64_t envp,
                   const ExecEnvironment& ix, ArgArena* arena, ExecImage* out);
+
+// A new NULL-terminated vector in `arena`: front[0..nfront) followed by `rest` (NULL-terminated),
+// for the loaders and interpreters put before a program's own arguments. nullptr when full.
+char** PrependArgs(ArgArena* arena, char* const* front, size_t nfront, char* const* rest);
 
 }  // namespace ix::vmm
 

@@ -9,6 +9,7 @@
 //   IX_POLICY=FILE, for those who preload libixrun.so without ix-run: read once, here, into a
 //   sealed memfd that replaces it (IX_POLICY_FD) for this image and every image after it.
 #include <dlfcn.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -58,6 +59,11 @@ __attribute__((constructor(101))) void IxRunEnter() {
     setenv("IX_POLICY_FD", std::to_string(*fd).c_str(), 1);
   }
   unsetenv("IX_POLICY");
+  // The name the VMM's exec gave this image (it execs a descriptor: exec.cc): ps, /proc/self/comm.
+  if (const char* comm = getenv("IX_COMM"); comm != nullptr) {
+    prctl(PR_SET_NAME, comm);
+    unsetenv("IX_COMM");
+  }
   if (const char* fd = getenv("IX_POLICY_FD"); fd != nullptr) {
     if (!absl::SimpleAtoi(fd, &o.policy_fd) || o.policy_fd < 0) Fail(std::string("bad IX_POLICY_FD '") + fd + "'");
     absl::StatusOr<ix::vmm::Policy> p = ix::vmm::LoadSealedPolicy(o.policy_fd);

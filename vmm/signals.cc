@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
+#include "vmm/exec_target.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/threads.h"
@@ -73,6 +74,7 @@ void InstallHost(int sig, const KernelSigaction& act) {
 }
 
 void HostSignalHandler(int sig, siginfo_t* info, void* uctx) {
+  if (IsExecLeaseBreak(sig, info)) return;  // the VMM's own, not the program's (exec_target.h)
   VcpuThread* t = CurrentVcpuThread();
   if (t == nullptr) {
     // Native code (before entry or after leaving the guest): call the program's handler directly.
@@ -233,7 +235,7 @@ long SysSigaltstack(Vmm* vmm, VcpuThread* t, const kvm_regs& regs, uint64_t ss, 
       t->altstack = stack_t{nullptr, SS_DISABLE, 0};
     } else {
       if (next.ss_flags & ~kSsAutodisarm) return -EINVAL;
-      if (next.ss_size < MINSIGSTKSZ) return -ENOMEM;
+      if (next.ss_size < static_cast<size_t>(MINSIGSTKSZ)) return -ENOMEM;
       if (vmm->as.OverlapsPrivate(reinterpret_cast<uint64_t>(next.ss_sp), next.ss_size)) return -EFAULT;
       t->altstack = next;
     }
@@ -257,7 +259,7 @@ bool SysRtSigreturn(Vmm* vmm, VcpuThread* t, kvm_regs& regs) {
     if (!CopyFromGuest(vmm, &t->xsave, fp, sizeof(t->xsave))) return false;
     RawSyscall(SYS_ioctl, t->vcpu_fd, kIoctlSetXsave, reinterpret_cast<long>(&t->xsave));
   }
-  if (!(uc.uc_stack.ss_flags & SS_DISABLE) && uc.uc_stack.ss_size >= MINSIGSTKSZ &&
+  if (!(uc.uc_stack.ss_flags & SS_DISABLE) && uc.uc_stack.ss_size >= static_cast<size_t>(MINSIGSTKSZ) &&
       !vmm->as.OverlapsPrivate(reinterpret_cast<uint64_t>(uc.uc_stack.ss_sp), uc.uc_stack.ss_size)) {
     t->altstack = uc.uc_stack;
     t->altstack.ss_flags &= ~SS_ONSTACK;

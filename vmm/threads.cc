@@ -12,8 +12,6 @@
 #include <cstring>
 
 #include "vmm/cpu.h"
-#include "vmm/exec_args.h"
-#include "vmm/exec_target.h"
 #include "vmm/exit.h"
 #include "vmm/guest_memory.h"
 #include "vmm/raw_syscall.h"
@@ -131,35 +129,6 @@ long CloneThread(Vmm* vmm, VcpuThread* t, uint64_t flags, uint64_t stack, uint64
   return tid;
 }
 
-// Execs the copied image: under ix-exec-static for a static program, refused for one that would
-// run outside ix (exec_target.h).
-long ExecCopied(Vmm* vmm, bool at, const uint64_t* a, const ExecImage& img) {
-  const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
-  const int flags = at ? static_cast<int>(a[4]) : 0;
-  const ExecTarget target = ClassifyExecTarget(dirfd, img.path, flags);
-  if (target == ExecTarget::kEscapes) {
-    __atomic_add_fetch(&vmm->stats->protection_violations, 1, __ATOMIC_RELAXED);
-    return -EPERM;
-  }
-  if (target == ExecTarget::kStatic) {
-    // ix-exec-static PATH ARGV0 ARGS...: the loader runs under ix and maps the program.
-    if (vmm->opts.static_loader[0] == 0) return -ENOEXEC;
-    if (at && img.path[0] != '/' && dirfd != AT_FDCWD) return -ENOEXEC;  // documented limit: fexecve/execveat
-    char* no_args[4] = {nullptr, nullptr, img.path, nullptr};  // argv[0] for an empty argv
-    char** argv = img.argv[0] != nullptr ? img.argv - 2 : no_args;  // the two free slots in front
-    argv[0] = vmm->opts.static_loader;
-    argv[1] = img.path;
-    return RawSyscall(SYS_execve, reinterpret_cast<long>(vmm->opts.static_loader), reinterpret_cast<long>(argv),
-                      reinterpret_cast<long>(img.envp));
-  }
-  if (!at) {
-    return RawSyscall(SYS_execve, reinterpret_cast<long>(img.path), reinterpret_cast<long>(img.argv),
-                      reinterpret_cast<long>(img.envp));
-  }
-  return RawSyscall6(SYS_execveat, dirfd, reinterpret_cast<long>(img.path), reinterpret_cast<long>(img.argv),
-                     reinterpret_cast<long>(img.envp), flags, 0);
-}
-
 }  // namespace
 
 int ClaimThreadBlock(Vmm* vmm) {
@@ -208,22 +177,6 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
   if (flags & CLONE_SETTLS) fs = tls;
   ReinitAfterFork(vmm, t, snapshot, fs, gs);
   return kCloneChildReady;
-}
-
-long SysExecve(Vmm* vmm, long nr, const uint64_t* a) {
-  const bool at = nr == SYS_execveat;
-  SpinGuard g(vmm->thread_lock);
-  // Everything the kernel will read is copied first (exec_args.h): the checks below and the kernel
-  // see the same bytes whatever other guest threads write meanwhile.
-  ArgArena arena(reinterpret_cast<char*>(vmm->base + kExecArenaOffset), kExecArenaSize);
-  const ExecEnvironment ix{vmm->opts.preload_path, vmm->opts.env_extra,
-                           static_cast<size_t>(vmm->opts.env_extra_len)};
-  ExecImage img;
-  long r = CopyExecArgs(GuestArgEnv(vmm), at ? a[1] : a[0], at ? a[2] : a[1], at ? a[3] : a[2], ix, &arena, &img);
-  if (r == 0) r = ExecCopied(vmm, at, a, img);
-  // Still here: the exec failed. Give the copies' memory back.
-  RawSyscall(SYS_madvise, vmm->base + kExecArenaOffset, kExecArenaSize - arena.left(), MADV_DONTNEED);
-  return r;
 }
 
 namespace {
