@@ -1,7 +1,7 @@
 // ix-deploy: runs ix applications (ixd + an app attached to it) as KVM/QEMU guests through libvirt.
 //
 //   ix-deploy up --app=ix-kv --count=2        # guests ix-kv-0, ix-kv-1 on 127.0.0.1:22000, 22001
-//   ix-deploy status                          # JSON: domain state and the guests' ixd stats
+//   ix-deploy status                          # JSON: domain state, the guests' ixd live stats
 //   ix-deploy logs [--domain=ix-kv-0]         # ixd, app and agent logs from inside the guests
 //   ix-deploy down                            # no domain, image or log file left behind
 //
@@ -377,7 +377,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "runs ix applications as KVM/QEMU guests through libvirt.\n"
       "  ix-deploy up --app=ix-kv|ix-echo-app|PATH [--count=N] [--port_base=22000] [-- APP-ARGS]\n"
-      "  ix-deploy status      JSON: each domain's state and its guest's ixd stats\n"
+      "  ix-deploy status      JSON: each domain's state; its guest's ixd live stats (ixd_live),\n"
+      "                        app and NIC\n"
       "  ix-deploy logs [--domain=NAME]\n"
       "  ix-deploy down        removes the domains, the image and the console logs\n"
       "Guest i of a deployment is reachable only on 127.0.0.1:(port_base + i) of the libvirt host\n"

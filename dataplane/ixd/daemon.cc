@@ -5,8 +5,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,15 +22,6 @@ uint64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// mkdir -p of the socket's directory.
-void MakeParentDirs(const std::string& path) {
-  for (size_t i = 1; i < path.size(); ++i) {
-    if (path[i] != '/') continue;
-    const std::string dir = path.substr(0, i);
-    (void)mkdir(dir.c_str(), 0755);
-  }
 }
 
 void CloseFd(int& fd) {
@@ -54,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(StackOps* ops, const Hook
   d->proc_ = std::make_unique<Processor>(ops, options.processor);
   Daemon* raw = d.get();
   d->proc_->set_wake_fn([raw](uint32_t app, uint32_t queue) { raw->Wake(app, queue); });
+  d->created_ns_ = NowNs();
   if (absl::Status st = d->Listen(); !st.ok()) return st;
   return d;
 }
@@ -69,33 +59,15 @@ Daemon::~Daemon() {
 }
 
 absl::Status Daemon::Listen() {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (options_.socket_path.empty() || options_.socket_path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("socket path '%s' is empty or too long", options_.socket_path));
-  }
-  std::memcpy(addr.sun_path, options_.socket_path.data(), options_.socket_path.size());
-  MakeParentDirs(options_.socket_path);
-  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  // A socket file left by a dead ixd is replaced; a live one is not (connect succeeds).
-  int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (probe >= 0) {
-    if (connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      close(probe);
-      return absl::AlreadyExistsError(
-          absl::StrFormat("another ixd is serving %s", options_.socket_path));
-    }
-    close(probe);
-  }
-  unlink(options_.socket_path.c_str());
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrFormat("bind(%s)", options_.socket_path));
-  }
   // Anyone may connect; SO_PEERCRED decides who is served.
-  (void)chmod(options_.socket_path.c_str(), 0666);
-  if (listen(listen_fd_, 64) != 0) return absl::ErrnoToStatus(errno, "listen");
+  absl::StatusOr<int> fd = ListenUnixSocket(options_.socket_path, SOCK_SEQPACKET, 0666);
+  if (!fd.ok()) return fd.status();
+  listen_fd_ = *fd;
+  if (options_.stats_socket_path.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<StatsServer>> stats =
+      StatsServer::Listen(options_.stats_socket_path);
+  if (!stats.ok()) return stats.status();
+  stats_server_ = std::move(*stats);
   return absl::OkStatus();
 }
 
@@ -280,16 +252,24 @@ void Daemon::Detach(int fd) {
   apps_.erase(it);  // unmaps the areas (QpMemory)
 }
 
+void Daemon::ServeStats() {
+  const StatsServer::Result r = stats_server_->Serve([this] { return StatsJson(); });
+  stats_.stats_served += r.served;
+  stats_.stats_dropped += r.dropped;
+}
+
 void Daemon::Control(int timeout_ms) {
   std::vector<pollfd> fds;
   fds.push_back({listen_fd_, POLLIN, 0});
+  fds.push_back({stats_server_ ? stats_server_->fd() : -1, POLLIN, 0});  // fd -1: ignored
   for (auto& [fd, c] : apps_) fds.push_back({fd, POLLIN, 0});
   if (poll(fds.data(), fds.size(), timeout_ms) <= 0) {
     // Nothing new; still drop clients that never sent a request.
   }
   if ((fds[0].revents & POLLIN) != 0) AcceptClients();
+  if ((fds[1].revents & POLLIN) != 0) ServeStats();
   const uint64_t now = NowNs();
-  for (size_t i = 1; i < fds.size(); ++i) {
+  for (size_t i = 2; i < fds.size(); ++i) {
     auto it = apps_.find(fds[i].fd);
     if (it == apps_.end()) continue;
     AppConn& c = it->second;
@@ -352,6 +332,7 @@ void Daemon::Sleep() {
   std::vector<pollfd> fds;
   if (hooks_.wait_fd >= 0) fds.push_back({hooks_.wait_fd, POLLIN, 0});
   fds.push_back({listen_fd_, POLLIN, 0});
+  if (stats_server_) fds.push_back({stats_server_->fd(), POLLIN, 0});
   for (auto& [fd, c] : apps_) {
     fds.push_back({fd, POLLIN, 0});
     for (QueueRes& q : c.queues) fds.push_back({q.kick_fd, POLLIN, 0});

@@ -18,6 +18,7 @@
 #include "dataplane/ixd/testing/fake_stack_ops.h"
 #include "gtest/gtest.h"
 #include "libix/ix.h"
+#include "nlohmann/json.hpp"
 
 namespace ix::ixd {
 namespace {
@@ -32,7 +33,10 @@ class DaemonTest : public ::testing::Test {
     o.socket_path = path_;
     o.verbose = false;
     o.attach_timeout_ns = 200'000'000;
-    absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Create(&fake_, {}, o);
+    o.stats_socket_path = path_ + ".stats";
+    Daemon::Hooks hooks;
+    hooks.counters = [this](CounterVisitor fn) { fn("stack.fake_counter", fake_counter_.load()); };
+    absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Create(&fake_, hooks, o);
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = std::move(*d);
     thread_ = std::thread([this] {
@@ -50,7 +54,34 @@ class DaemonTest : public ::testing::Test {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
     daemon_.reset();
-    EXPECT_NE(access(path_.c_str(), F_OK), 0);  // the socket file is removed
+    EXPECT_NE(access(path_.c_str(), F_OK), 0);  // the socket files are removed
+    EXPECT_NE(access((path_ + ".stats").c_str(), F_OK), 0);
+  }
+  // Connects to the stats socket, sends `request` (may be empty) and reads to EOF (2 s at most).
+  std::string ReadStatsRaw(const std::string& request = "") {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, (path_ + ".stats").c_str());
+    EXPECT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+    if (!request.empty()) (void)!send(s, request.data(), request.size(), MSG_NOSIGNAL);
+    timeval tv{2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(s, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    close(s);
+    return out;
+  }
+  nlohmann::json ReadStats(const std::string& request = "") {
+    const std::string raw = ReadStatsRaw(request);
+    EXPECT_FALSE(raw.empty());
+    EXPECT_EQ(raw.back(), '\n');
+    EXPECT_EQ(raw.find('\n'), raw.size() - 1) << "one line";
+    nlohmann::json j = nlohmann::json::parse(raw, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << raw;
+    return j;
   }
   ix_t* Attach(const char* name = "t") {
     ix_options o;
@@ -95,6 +126,7 @@ class DaemonTest : public ::testing::Test {
   std::mutex mu_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::atomic<uint64_t> fake_counter_{7};
 };
 
 TEST_F(DaemonTest, AttachEchoDetach) {
@@ -138,6 +170,85 @@ TEST_F(DaemonTest, AttachEchoDetach) {
     EXPECT_EQ(fake_.listening.count(80), 0u);
     EXPECT_EQ(daemon_->apps(), 0u);
   });
+}
+
+TEST_F(DaemonTest, StatsSocketReportsLiveCounters) {
+  nlohmann::json j = ReadStats();
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["pid"], getpid());
+  EXPECT_EQ(j["socket"], path_);
+  EXPECT_EQ(j["attached"], 0);
+  EXPECT_EQ(j["apps_attached"], 0);
+  EXPECT_TRUE(j["apps"].empty());
+  EXPECT_EQ(j["stack"]["stack.fake_counter"], 7);
+  const uint64_t uptime0 = j["uptime_ns"].get<uint64_t>();
+  EXPECT_GT(uptime0, 0u);
+
+  ix_t* ix = Attach("kv");
+  ASSERT_NE(ix, nullptr);
+  ASSERT_EQ(ix_tcp_listen(ix, 80, 16), 0);
+  ASSERT_EQ(PollFor(ix, 1).size(), 1u);
+  fake_counter_ = 9;
+  j = ReadStats();
+  EXPECT_EQ(j["attached"], 1);
+  EXPECT_EQ(j["detached"], 0);
+  EXPECT_EQ(j["apps_attached"], 1);
+  EXPECT_EQ(j["stats_served"], 1);  // the first answer, not this one
+  EXPECT_GT(j["uptime_ns"].get<uint64_t>(), uptime0);
+  EXPECT_GT(j["iterations"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["stack"]["stack.fake_counter"], 9);
+  ASSERT_EQ(j["apps"].size(), 1u);
+  EXPECT_EQ(j["apps"][0]["name"], "kv");
+  EXPECT_EQ(j["apps"][0]["pid"], getpid());
+  EXPECT_EQ(j["apps"][0]["queues"], 1);
+  EXPECT_EQ(j["apps"][0]["commands"], 1);  // the listen
+  EXPECT_EQ(j["apps"][0]["rejected"], 0);
+
+  ix_destroy(ix);
+  ASSERT_TRUE(WaitFor([&] { return daemon_->stats().detached == 1; }));
+  j = ReadStats();
+  EXPECT_EQ(j["detached"], 1);
+  EXPECT_EQ(j["apps_attached"], 0);
+  EXPECT_EQ(j["apps_removed"], 1);
+}
+
+TEST_F(DaemonTest, StatsSocketIgnoresInputAndSurvivesBadNames) {
+  // Whatever a client sends, it gets the same answer.
+  EXPECT_EQ(ReadStats("stats\n")["attached"], 0);
+  std::string garbage(3000, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>(i * 37);
+  EXPECT_EQ(ReadStats(garbage)["attached"], 0);
+  // An app name that is not UTF-8 is the app's choice: the answer stays valid JSON.
+  ix_t* ix = Attach("bad\xff\xfe name");
+  ASSERT_NE(ix, nullptr);
+  nlohmann::json j = ReadStats();
+  ASSERT_EQ(j["apps"].size(), 1u);
+  EXPECT_NE(j["apps"][0]["name"].get<std::string>().find("name"), std::string::npos);
+  ix_destroy(ix);
+}
+
+TEST_F(DaemonTest, StatsClientsThatNeverReadDoNotStallIxd) {
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, (path_ + ".stats").c_str());
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    idle.push_back(s);
+  }
+  ASSERT_TRUE(WaitFor([&] { return daemon_->stats().stats_served == 100; }));
+  // The dataplane still serves apps and stats.
+  ix_t* ix = Attach();
+  ASSERT_NE(ix, nullptr);
+  ASSERT_EQ(ix_udp_bind(ix, 53), 0);
+  ASSERT_EQ(PollFor(ix, 1).size(), 1u);
+  nlohmann::json j = ReadStats();
+  EXPECT_EQ(j["stats_served"], 100);
+  EXPECT_EQ(j["stats_dropped"], 0);
+  EXPECT_EQ(j["attached"], 1);
+  for (int s : idle) close(s);
+  ix_destroy(ix);
 }
 
 TEST_F(DaemonTest, AppBlockedInPollIsWokenByEvents) {

@@ -2,6 +2,7 @@
 // serves the applications that attach through its Unix socket (see daemon.h, include/ix/abi.h).
 //
 //   ixd --iface=eth1 --ip=10.0.0.1/24 [--gateway=10.0.0.254] [--socket=/run/ix/ixd.sock] [--cpu=1]
+//   socat - UNIX-CONNECT:/run/ix/ixd.sock.stats   # live counters: one JSON line (--stats_socket)
 //
 // Exit status: 0 after SIGINT/SIGTERM, 1 when the dataplane cannot start, 2 on bad flags.
 #include <sched.h>
@@ -26,6 +27,10 @@ ABSL_FLAG(std::string, iface, "", "network interface to own (required)");
 ABSL_FLAG(std::string, ip, "", "our address, A.B.C.D or A.B.C.D/len (required; len 24 default)");
 ABSL_FLAG(std::string, gateway, "", "default gateway (optional)");
 ABSL_FLAG(std::string, socket, IX_DEFAULT_SOCKET, "Unix socket applications attach to");
+ABSL_FLAG(std::string, stats_socket, "",
+          "Unix stream socket answering every connection with one JSON line of live counters "
+          "(daemon, apps, stack, NIC) and closing it; the client's input is ignored. "
+          "Default: the --socket path + \".stats\"; \"none\": no stats socket");
 ABSL_FLAG(int, cpu, -1, "pin the dataplane thread to this CPU (-1: do not pin)");
 ABSL_FLAG(uint32_t, queue_id, 0, "NIC queue to use");
 ABSL_FLAG(uint32_t, cmd_budget, 256, "commands executed per queue pair per iteration");
@@ -46,7 +51,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the ix dataplane daemon.\n"
       "  ixd --iface=IF --ip=A.B.C.D[/len] [--gateway=A.B.C.D] [--socket=PATH] [--cpu=N]\n"
-      "Applications attach with libix (ix_init with IX_MODE_IXD, or IX_MODE=ixd).");
+      "      [--stats_socket=PATH|none]\n"
+      "Applications attach with libix (ix_init with IX_MODE_IXD, or IX_MODE=ixd). Live counters:\n"
+      "connect to the stats socket (default PATH.stats) and read one JSON line.");
   ix::CheckFlagsOrExit("ixd", argc, argv);
   absl::ParseCommandLine(argc, argv);
   const std::string iface = absl::GetFlag(FLAGS_iface);
@@ -91,8 +98,25 @@ int main(int argc, char** argv) {
   hooks.flush = [stack] { return stack->Flush(); };
   hooks.next_deadline = [stack] { return stack->NextDeadline(); };
   hooks.wait_fd = (*host)->queue()->WaitFd();
+  ix::nic::AfXdpQueue* xsk = (*host)->queue();
+  hooks.counters = [stack, xsk](ix::ixd::CounterVisitor fn) {
+    stack->ForEachCounter(fn);
+    fn("xsk.zero_copy", xsk->zero_copy() ? 1 : 0);
+    fn("xsk.native_xdp", xsk->native_xdp() ? 1 : 0);
+    if (absl::StatusOr<ix::nic::XskKernelStats> k = xsk->KernelStats(); k.ok()) {
+      fn("xsk.rx_dropped", k->rx_dropped);
+      fn("xsk.rx_invalid_descs", k->rx_invalid_descs);
+      fn("xsk.tx_invalid_descs", k->tx_invalid_descs);
+      fn("xsk.rx_ring_full", k->rx_ring_full);
+      fn("xsk.rx_fill_ring_empty_descs", k->rx_fill_ring_empty_descs);
+      fn("xsk.tx_ring_empty_descs", k->tx_ring_empty_descs);
+    }
+  };
   ix::ixd::DaemonOptions opts;
   opts.socket_path = absl::GetFlag(FLAGS_socket);
+  opts.stats_socket_path = absl::GetFlag(FLAGS_stats_socket);
+  if (opts.stats_socket_path.empty()) opts.stats_socket_path = opts.socket_path + ".stats";
+  if (opts.stats_socket_path == "none") opts.stats_socket_path.clear();
   opts.processor.cmd_budget = absl::GetFlag(FLAGS_cmd_budget);
   opts.spin_ns = uint64_t{absl::GetFlag(FLAGS_spin_us)} * 1000;
   opts.max_apps = absl::GetFlag(FLAGS_max_apps);
@@ -107,13 +131,18 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  fprintf(stderr, "ixd: serving %s on %s (%s)\n", opts.socket_path.c_str(), iface.c_str(),
-          ip.c_str());
+  fprintf(stderr, "ixd: serving %s on %s (%s), stats on %s\n", opts.socket_path.c_str(),
+          iface.c_str(), ip.c_str(),
+          opts.stats_socket_path.empty() ? "no socket" : opts.stats_socket_path.c_str());
   (*d)->Run(&g_stop);
   const ix::ixd::DaemonStats& s = (*d)->stats();
-  fprintf(stderr, "ixd: stopping: %llu attached, %llu detached, %llu refused, %llu sleeps\n",
+  fprintf(stderr,
+          "ixd: stopping: %llu attached, %llu detached, %llu refused, %llu sleeps, "
+          "%llu stats answers (%llu dropped)\n",
           static_cast<unsigned long long>(s.attached), static_cast<unsigned long long>(s.detached),
-          static_cast<unsigned long long>(s.refused), static_cast<unsigned long long>(s.sleeps));
+          static_cast<unsigned long long>(s.refused), static_cast<unsigned long long>(s.sleeps),
+          static_cast<unsigned long long>(s.stats_served),
+          static_cast<unsigned long long>(s.stats_dropped));
   d->reset();
   return 0;
 }

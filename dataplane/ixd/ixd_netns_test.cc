@@ -1,8 +1,9 @@
 // Integration tests of ixd and libix on a veth pair between two network namespaces this test
 // creates (root only; exits 77 otherwise): the echo app in library mode and against ixd with
-// Linux socat/nc as the peer, two apps on one ixd with one SIGKILLed mid-transfer while the
-// other's transfer completes intact (sha256), and a hostile app sending random command batches
-// while a good app keeps working. Everything started is stopped by pid; namespaces are removed.
+// Linux socat/nc as the peer (then ixd's stats socket), two apps on one ixd with one SIGKILLed
+// mid-transfer while the other's transfer completes intact (sha256), and a hostile app sending
+// random command batches while a good app keeps working. Everything started is stopped by pid;
+// namespaces are removed.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ethtool.h>
@@ -11,12 +12,14 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <memory>
@@ -81,6 +84,33 @@ struct Result {
   int exit_code = -1;
   std::string output;
 };
+
+// Connects to ixd's stats socket and reads its answer to EOF (5 s at most).
+std::string ReadStatsSocket(const std::string& path) {
+  const int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  std::string out;
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    timeval tv{5, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(s, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  } else {
+    out = "connect(" + path + "): " + strerror(errno);
+  }
+  close(s);
+  return out;
+}
+
+// The number after the first "key": in compact JSON text, or -1.
+long long JsonNumber(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  const size_t p = json.find(needle);
+  return p == std::string::npos ? -1 : std::strtoll(json.c_str() + p + needle.size(), nullptr, 10);
+}
 
 class IxdNetnsTest : public ::testing::Test {
  protected:
@@ -248,6 +278,13 @@ TEST_F(IxdNetnsTest, SameEchoAppAgainstIxd) {
   Child* ixd = StartIxd();
   Child* app = StartApp("ixd", 7);
   ExpectEcho(7, 262144);
+  // ixd's live counters on its stats socket (default: the attach socket + ".stats").
+  const std::string stats = ReadStatsSocket(socket_ + ".stats");
+  EXPECT_TRUE(absl::StrContains(stats, "\"attached\":1,")) << stats;
+  EXPECT_TRUE(absl::StrContains(stats, "\"apps_attached\":1,")) << stats;
+  EXPECT_GE(JsonNumber(stats, "tcp.passive_opens"), 1) << stats;
+  EXPECT_GT(JsonNumber(stats, "nic.rx_packets"), 0) << stats;
+  EXPECT_GE(JsonNumber(stats, "rx_bytes"), 262144) << stats;  // the app's (first "rx_bytes")
   EXPECT_EQ(Stop(*app), 0);
   EXPECT_TRUE(WaitForText(*ixd, "detached app", 5));
   EXPECT_TRUE(Alive(*ixd));

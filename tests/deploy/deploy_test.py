@@ -2,7 +2,7 @@
 """deploy_test: ix-deploy end to end on this machine's libvirt (TCG guests where KVM is kvm_pvm).
 
 up --app=ix-kv --count=2; memccapable -a against each guest's 127.0.0.1 port forward; status shows
-both running with ixd serving; the QEMU of one guest (the PID libvirt reports) is killed and status
+both running with ixd serving and ixd's live stats (an app attached, TCP connections taken); the QEMU of one guest (the PID libvirt reports) is killed and status
 shows it not running while the other runs; down leaves no domain, no file and no QEMU behind.
 Starts libvirtd with scripts/libvirtd.sh if none answers, and stops what it started.
 Exit 77 (skip) with the reason when this machine cannot run it.
@@ -87,6 +87,12 @@ def main():
             assert d["guest"]["ixd"]["serving"] and d["guest"]["ixd"]["running"], d
             assert d["guest"]["ixd"]["attached"] >= 1 and d["guest"]["app"]["running"], d
             assert d["guest"]["nic"]["rx_packets"] > 0, d
+            # ixd's own live counters, read by the agent from ixd's stats socket.
+            live = d["guest"].get("ixd_live")
+            assert live is not None, d["guest"].get("ixd_error", d)
+            assert live["attached"] >= 1 and live["apps_attached"] >= 1, live
+            assert live["uptime_ns"] > 0 and live["stats_socket"] == "/run/ix/ixd.sock.stats", live
+            assert live["stack"]["tcp.passive_opens"] >= 1 and live["stack"]["stack.rx_frames"] > 0, live
         victim = status["domains"][0]
         pid = victim["qemu_pid"]
         assert pid > 0 and pid in qemu_pids(victim["name"]), (pid, qemu_pids(victim["name"]))

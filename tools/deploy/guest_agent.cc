@@ -1,6 +1,7 @@
 // ix-deploy-agent: runs inside an ix-deploy guest and answers the host over the virtio-serial port
 // named org.ix.stats. The host writes one request line, "stats" or "logs"; the agent answers with
-// one JSON object on one line (see guest_report.h). Between host connections the port reads EOF or
+// one JSON object on one line (see guest_report.h; "stats" carries ixd's live counters, read from
+// ixd's stats socket on each request). Between host connections the port reads EOF or
 // reports POLLHUP; the agent then waits and retries, so hosts may come and go.
 #include <fcntl.h>
 #include <poll.h>

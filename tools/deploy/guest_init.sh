@@ -2,8 +2,8 @@
 # guest_init.sh: /init of an ix-deploy guest (busybox initramfs built by ix-deploy-image).
 # Loads virtio, brings up the virtio-net NIC without a Linux address, starts ixd on it (AF_XDP;
 # generic XDP where the driver refuses native), then the application attached to ixd, then
-# ix-deploy-agent, which answers the host's stats and logs requests on the virtio-serial port
-# org.ix.stats. Kernel arguments: ix.iface=IF ix.ip=A.B.C.D/len ix.gw=A.B.C.D. Logs go to
+# ix-deploy-agent, which answers the host's stats (with ixd's live counters from its stats socket)
+# and logs requests on the virtio-serial port org.ix.stats. Kernel arguments: ix.iface=IF ix.ip=A.B.C.D/len ix.gw=A.B.C.D. Logs go to
 # /var/log/{ixd,app}.log and are copied to the serial console. It never exits (it is PID 1):
 # the host powers the guest off with `ix-deploy down`.
 export PATH=/bin:/sbin
@@ -36,8 +36,10 @@ for _ in $(seq 100); do [ -e "/sys/class/net/$iface" ] && break; sleep 0.1; done
 ip link set "$iface" up || log "no interface $iface"
 echo "$iface $ip $gw" > /run/ix/net
 
-# ixd owns the interface: Linux gets no address on it, so it never answers for ixd's.
-ixd --iface="$iface" --ip="$ip" --gateway="$gw" --socket=/run/ix/ixd.sock > /var/log/ixd.log 2>&1 &
+# ixd owns the interface: Linux gets no address on it, so it never answers for ixd's. Its stats
+# socket is where ix-deploy-agent reads ixd's live counters (kIxdStatsSocket, guest_report.h).
+ixd --iface="$iface" --ip="$ip" --gateway="$gw" --socket=/run/ix/ixd.sock \
+  --stats_socket=/run/ix/ixd.sock.stats > /var/log/ixd.log 2>&1 &
 echo $! > /run/ix/ixd.pid
 for _ in $(seq 300); do [ -S /run/ix/ixd.sock ] && break; sleep 0.1; done
 [ -S /run/ix/ixd.sock ] || log "ixd did not open its socket: $(cat /var/log/ixd.log)"
