@@ -107,7 +107,10 @@ ExitAction ExceptionToSignal(uint64_t vector, uint64_t error_code, uint64_t cr2)
     case 6: return {ExitActionKind::kSignal, SIGILL, ILL_ILLOPN, 0, "invalid opcode"};
     case 7: return {ExitActionKind::kSignal, SIGFPE, SI_KERNEL, 0, "device not available"};
     case 13: return {ExitActionKind::kSignal, SIGSEGV, SI_KERNEL, 0, "general protection"};
-    case 12: return {ExitActionKind::kSignal, SIGBUS, BUS_ADRERR, 0, "stack segment fault"};
+    // Segment faults a program can cause by loading its own selectors, as Linux delivers them.
+    case 10: return {ExitActionKind::kSignal, SIGSEGV, SI_KERNEL, 0, "invalid TSS"};
+    case 11: return {ExitActionKind::kSignal, SIGBUS, SI_KERNEL, 0, "segment not present"};
+    case 12: return {ExitActionKind::kSignal, SIGBUS, SI_KERNEL, 0, "stack segment fault"};
     case 14: {
       // Error code bit 0: the page was present (protection violation) rather than not mapped.
       int code = (error_code & 1) ? SEGV_ACCERR : SEGV_MAPERR;

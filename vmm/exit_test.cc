@@ -95,6 +95,12 @@ TEST(ExceptionToSignal, LinuxMapping) {
   EXPECT_EQ(pf.si_code, SEGV_MAPERR);
   EXPECT_EQ(pf.addr, 0xdead000u);
   EXPECT_EQ(ExceptionToSignal(14, 1, 0x1000).si_code, SEGV_ACCERR);
+  for (uint64_t v : {10u, 11u, 12u}) {  // Linux: SIGSEGV for #TS, SIGBUS for #NP and #SS
+    ExitAction a = ExceptionToSignal(v, 0x18, 0);
+    EXPECT_EQ(a.kind, ExitActionKind::kSignal) << v;
+    EXPECT_EQ(a.signo, v == 10 ? SIGSEGV : SIGBUS) << v;
+    EXPECT_EQ(a.si_code, SI_KERNEL) << v;
+  }
   EXPECT_EQ(ExceptionToSignal(8, 0, 0).kind, ExitActionKind::kKill);
   EXPECT_EQ(ExceptionToSignal(31, 0, 0).kind, ExitActionKind::kKill);
 }
