@@ -298,8 +298,8 @@ absl::Status Stack::UdpUnbind(uint16_t port) {
   X(rx_data_after_close) X(rx_rst_accepted) X(rx_rst_ignored) X(rx_syn_in_window)               \
   X(challenge_acks) X(challenge_acks_suppressed) X(tx_segments) X(tx_data_segments)             \
   X(tx_pure_acks) X(tx_rst) X(retransmits) X(rto_expirations) X(fast_retransmits)               \
-  X(zero_window_probes) X(keepalive_probes) X(window_updates) X(delayed_acks) X(conn_reset_rx)  \
-  X(conn_timeouts) X(conn_aborts)
+  X(zero_window_probes) X(zero_window_aborts) X(keepalive_probes) X(window_updates)              \
+  X(delayed_acks) X(conn_reset_rx) X(conn_timeouts) X(conn_aborts)
 #define IX_COUNT_ONE(f) +1
 static_assert(sizeof(net::tcp::TcpCounters) ==
                   (0 IX_TCP_COUNTER_FIELDS(IX_COUNT_ONE)) * sizeof(uint64_t),

@@ -41,6 +41,7 @@ bool TcpEngine::HandleAck(uint32_t idx, const TcpSegmentView& seg, uint64_t now_
     SendChallengeAck(c, now_ns);
     return false;
   }
+  c.persist_probes = 0;  // the peer is alive, whatever window it offers (Linux: icsk_probes_out)
   const uint32_t seg_wnd = uint32_t{seg.window} << c.snd_wscale;
   const bool dup = ack == c.snd_una && seg.PayloadSize() == 0 &&
                    !(seg.flags & (kTcpSyn | kTcpFin)) && seg_wnd == c.snd_wnd &&

@@ -93,6 +93,7 @@ struct TcpConn {
   uint8_t backoff = 0;  // RTO doublings
   uint8_t retries = 0;  // consecutive timeouts
   uint8_t persist_backoff = 0;
+  uint8_t persist_probes = 0;  // zero-window probes sent since the last acceptable ACK
   uint8_t keepalive_sent = 0;
 
   // --- timers: absolute deadlines, kNoDeadline when off ---

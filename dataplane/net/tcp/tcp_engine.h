@@ -75,8 +75,10 @@
 //    and never offered).
 //  - Delayed ACKs (every ack_every_segments data segments or delayed_ack_ns), immediate ACKs for
 //    out-of-order data, hole fills and FIN; receiver and sender SWS avoidance; optional Nagle;
-//    zero-window probes (persist timer, never gives up while the peer answers); keepalive (off by
-//    default).
+//    zero-window probes (persist timer): never gives up while the peer answers, even with a window
+//    that stays closed; after max_retransmits probes in a row with no ACK at all the connection
+//    ends with kTimedOut, as a retransmission timeout does (RFC 9293 3.8.3 R2; Linux counts
+//    unanswered probes against tcp_retries2 the same way); keepalive (off by default).
 //  - Listen backlog bounds SYN_RECEIVED connections; beyond it (or with a full table) SYN cookies
 //    (tcp_hash.h) carry MSS, and with timestamps also the peer's window scale. Cookie ACKs are
 //    only honoured within two cookie periods of the last cookie sent.

@@ -163,11 +163,11 @@ TEST(TcpFuzzTest, RandomSegmentsAndCallsKeepInvariants) {
   if (std::getenv("IX_TCP_FUZZ_VERBOSE")) {
     std::fprintf(stderr,
                  "rx %lu opens %lu/%lu est-data %lu ooo %lu rst %lu/%lu chal %lu fin-rtx %lu rto "
-                 "%lu fr %lu zwp %lu ka %lu paws %lu cookies %lu/%lu\n",
+                 "%lu fr %lu zwp %lu zwa %lu ka %lu paws %lu cookies %lu/%lu\n",
                  k.rx_segments, k.passive_opens, k.active_opens, k.tx_data_segments,
                  k.rx_ooo_segments, k.rx_rst_accepted, k.rx_rst_ignored, k.challenge_acks,
                  k.retransmits, k.rto_expirations, k.fast_retransmits, k.zero_window_probes,
-                 k.keepalive_probes, k.rx_paws_rejected, k.syn_cookies_sent,
+                 k.zero_window_aborts, k.keepalive_probes, k.rx_paws_rejected, k.syn_cookies_sent,
                  k.syn_cookies_accepted);
   }
 }

@@ -204,6 +204,15 @@ void TcpEngine::OnPersistTimeout(uint32_t idx, uint64_t now_ns) {
     return;
   }
   if (c.snd_wnd == 0) {
+    // RFC 9293 3.8.3 R2: a peer that acknowledged none of max_retransmits probes in a row is gone
+    // (any acceptable ACK resets the count, see HandleAck). Same end as a retransmission timeout.
+    if (c.persist_probes >= config_.max_retransmits) {
+      ++counters_.zero_window_aborts;
+      ++counters_.conn_timeouts;
+      EnterClosed(idx, TcpError::kTimedOut);
+      return;
+    }
+    ++c.persist_probes;
     c.persisting = true;
     ++counters_.zero_window_probes;
     EmitData(c, c.snd_una, 1, false, now_ns);  // one byte past the closed window

@@ -1,6 +1,7 @@
 // Timer and congestion-control tests with hand-written segments against one engine: RTO with
-// backoff and Karn, SYN retransmission, NewReno fast retransmit, persist probes, receiver zero
-// window, delayed ACKs, keepalive, RFC 7323 options and PAWS, MSS, Nagle.
+// backoff and Karn, SYN retransmission, NewReno fast retransmit, persist probes and their limit,
+// receiver zero window, delayed ACKs, keepalive, RFC 7323 options and PAWS, MSS, Nagle.
+#include <algorithm>
 #include <vector>
 
 #include "dataplane/net/tcp/tcp_engine.h"
@@ -190,7 +191,7 @@ TEST(TcpTimerTest, ZeroWindowIsProbedWithBackoffUntilItOpens) {
   }
   EXPECT_EQ(gaps, (std::vector<uint64_t>{200 * kMs, 400 * kMs, 800 * kMs, 1600 * kMs}));
   EXPECT_EQ(b.engine->counters().zero_window_probes, 4u);
-  EXPECT_EQ(b.State(o.id), TcpState::kEstablished);  // probing never gives up
+  EXPECT_EQ(b.State(o.id), TcpState::kEstablished);  // answered probes never give up
   // The window opens: the rest flows.
   b.Inject(PeerAck(o, o.our_nxt + 2000, 4000));
   auto segs = b.out.Take();
@@ -214,6 +215,156 @@ TEST(TcpTimerTest, AcceptedProbeByteAdvancesTheStream) {
   ASSERT_EQ(segs.size(), 2u);
   EXPECT_EQ(segs[0].seq, o.our_nxt + 1001);
   EXPECT_EQ(segs[0].payload.size() + segs[1].payload.size(), 1999u);
+}
+
+// The peer takes 1000 of 3000 queued bytes and closes its window: the persist timer runs from
+// here. Returns the sequence number of the first byte the peer has not taken.
+uint32_t CloseWindowWithDataQueued(Bench& b, const Open& o) {
+  b.Inject(PeerAck(o, o.our_nxt, 1000));
+  EXPECT_EQ(b.engine->Send(o.id, Bytes(3000), b.now).bytes, 3000u);
+  EXPECT_EQ(b.out.Take().size(), 1u);
+  b.Inject(PeerAck(o, o.our_nxt + 1000, 0));
+  EXPECT_TRUE(b.out.Take().empty());
+  return o.our_nxt + 1000;
+}
+
+// Runs timers until the engine sends something (a probe) or the connection is gone. Returns the
+// segments sent; an empty result means the connection closed or no timer is left.
+std::vector<CapturedSeg> NextProbe(Bench& b, ConnId id) {
+  while (b.State(id) != TcpState::kClosed && b.AdvanceToDeadline()) {
+    auto segs = b.out.Take();
+    if (!segs.empty()) return segs;
+  }
+  return {};
+}
+
+// Expects one zero-window probe: the byte at `seq`, nothing else.
+void ExpectProbe(const std::vector<CapturedSeg>& segs, uint32_t seq) {
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].seq, seq);
+  EXPECT_EQ(segs[0].payload.size(), 1u);
+  EXPECT_FALSE(segs[0].Has(kTcpRst));
+}
+
+TEST(TcpTimerTest, ZeroWindowProbesAnsweredWithAClosedWindowGoOnPastTheLimit) {
+  TcpConfig cfg = SimpleConfig();
+  cfg.max_retransmits = 3;
+  Bench b(cfg);
+  Open o = OpenPassive(b, 40000, MssOpt(1000), 10 * kMs);
+  const uint32_t head = CloseWindowWithDataQueued(b, o);
+  // Four times the limit, every probe refused by a live peer whose window stays closed.
+  for (int i = 0; i < 12; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_NO_FATAL_FAILURE(ExpectProbe(NextProbe(b, o.id), head));
+    b.Inject(PeerAck(o, head, 0));
+  }
+  EXPECT_EQ(b.State(o.id), TcpState::kEstablished);
+  EXPECT_TRUE(b.Events().empty());
+  EXPECT_EQ(b.engine->counters().zero_window_probes, 12u);
+  EXPECT_EQ(b.engine->counters().zero_window_aborts, 0u);
+  // The limit counts from the last answer: three more probes, then the silent peer is given up.
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectProbe(NextProbe(b, o.id), head));
+  EXPECT_TRUE(NextProbe(b, o.id).empty());
+  EXPECT_EQ(b.State(o.id), TcpState::kClosed);
+  EXPECT_EQ(b.engine->counters().zero_window_aborts, 1u);
+}
+
+TEST(TcpTimerTest, SilentPeerBehindAZeroWindowTimesOutAfterMaxRetransmitsProbes) {
+  Bench b;  // the default limit (15, as Linux's tcp_retries2) and RTO bounds
+  ASSERT_EQ(b.engine->config().max_retransmits, 15u);
+  Open o = OpenPassive(b, 40000, MssOpt(1000), 10 * kMs);
+  const uint32_t head = CloseWindowWithDataQueued(b, o);
+  const uint64_t t0 = b.now;
+  uint64_t last = b.now;
+  uint64_t want_gap = 200 * kMs;  // the minimum RTO, doubling up to the maximum
+  for (int i = 0; i < 15; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_NO_FATAL_FAILURE(ExpectProbe(NextProbe(b, o.id), head));
+    EXPECT_EQ(b.now - last, want_gap);
+    last = b.now;
+    want_gap = std::min(2 * want_gap, b.engine->config().max_rto_ns);
+    EXPECT_TRUE(b.Events().empty());
+  }
+  EXPECT_EQ(b.State(o.id), TcpState::kEstablished);
+  // The next expiry sends nothing and ends the connection as a retransmission timeout does.
+  EXPECT_TRUE(NextProbe(b, o.id).empty());
+  EXPECT_EQ(b.now - last, 60 * kSec);
+  EXPECT_EQ(b.now - t0, 522'200 * kMs);  // 0.2 + 0.4 + ... + 51.2 s, then 7 x 60 s
+  EXPECT_EQ(b.State(o.id), TcpState::kClosed);
+  auto ev = b.Events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, TcpEventType::kReset);
+  EXPECT_EQ(ev[0].error, TcpError::kTimedOut);
+  const TcpCounters& k = b.engine->counters();
+  EXPECT_EQ(k.zero_window_probes, 15u);
+  EXPECT_EQ(k.zero_window_aborts, 1u);
+  EXPECT_EQ(k.conn_timeouts, 1u);
+  EXPECT_EQ(k.rto_expirations, 0u);
+  EXPECT_EQ(b.engine->NextDeadline(), kNoDeadline);
+  // The slot stays until the app lets go of its handle, as after any kReset.
+  EXPECT_EQ(b.engine->connections_in_use(), 1u);
+  EXPECT_EQ(b.engine->Close(o.id, b.now), TcpError::kOk);
+  EXPECT_EQ(b.engine->connections_in_use(), 0u);
+  EXPECT_FALSE(b.engine->Info(o.id).has_value());
+}
+
+TEST(TcpTimerTest, ReleasedConnectionBehindASilentZeroWindowIsFreed) {
+  TcpConfig cfg = SimpleConfig();
+  cfg.max_retransmits = 2;
+  Bench b(cfg);
+  Open o = OpenPassive(b, 40000, MssOpt(1000), 10 * kMs);
+  const uint32_t head = CloseWindowWithDataQueued(b, o);
+  EXPECT_EQ(b.engine->Close(o.id, b.now), TcpError::kOk);  // FIN waits behind the data
+  EXPECT_EQ(b.engine->connections_in_use(), 1u);
+  int probes = 0;
+  for (int i = 0; i < 100 && b.engine->connections_in_use() > 0 && b.AdvanceToDeadline(); ++i) {
+    for (const CapturedSeg& s : b.out.Take()) {
+      EXPECT_EQ(s.seq, head);
+      EXPECT_EQ(s.payload.size(), 1u);
+      ++probes;
+    }
+  }
+  EXPECT_EQ(probes, 2);
+  EXPECT_EQ(b.engine->connections_in_use(), 0u);
+  EXPECT_EQ(b.engine->counters().zero_window_aborts, 1u);
+  EXPECT_EQ(b.engine->NextDeadline(), kNoDeadline);
+  EXPECT_TRUE(b.Events().empty());  // the app had let go: nobody to tell
+}
+
+TEST(TcpTimerTest, WindowThatOpensAfterUnansweredProbesResetsTheProbeCount) {
+  TcpConfig cfg = SimpleConfig();
+  cfg.max_retransmits = 4;
+  Bench b(cfg);
+  Open o = OpenPassive(b, 40000, MssOpt(1000), 10 * kMs);
+  uint32_t head = CloseWindowWithDataQueued(b, o);
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectProbe(NextProbe(b, o.id), head));
+  // One short of the limit, the peer comes back with room: the rest flows and is acknowledged.
+  b.Inject(PeerAck(o, head, 4000));
+  auto segs = b.out.Take();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].seq, head);
+  EXPECT_EQ(segs[1].seq + segs[1].payload.size(), o.our_nxt + 3000);
+  b.Inject(PeerAck(o, o.our_nxt + 3000, 1000));
+  EXPECT_EQ(b.engine->Info(o.id)->send_queued, 0u);
+  // More data, and the window closes again behind the first 1000 bytes of it.
+  ASSERT_EQ(b.engine->Send(o.id, Bytes(2000), b.now).bytes, 2000u);
+  ASSERT_EQ(b.out.Take().size(), 1u);
+  head = o.our_nxt + 4000;
+  b.Inject(PeerAck(o, head, 0));
+  // The count started again: the full limit of probes before the silent peer is given up.
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_NO_FATAL_FAILURE(ExpectProbe(NextProbe(b, o.id), head));
+    EXPECT_EQ(b.State(o.id), TcpState::kEstablished);
+  }
+  EXPECT_TRUE(NextProbe(b, o.id).empty());
+  EXPECT_EQ(b.State(o.id), TcpState::kClosed);
+  EXPECT_EQ(b.engine->counters().zero_window_probes, 7u);
+  EXPECT_EQ(b.engine->counters().zero_window_aborts, 1u);
+  auto ev = b.Events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().type, TcpEventType::kReset);
+  EXPECT_EQ(ev.back().error, TcpError::kTimedOut);
 }
 
 TEST(TcpTimerTest, ReceiverZeroWindowRefusesDataThenSendsWindowUpdate) {

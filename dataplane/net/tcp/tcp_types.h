@@ -37,7 +37,7 @@ enum class [[nodiscard]] TcpError : uint8_t{
     kEof,                // the peer closed its direction and all data was read
     kConnectionReset,    // RST received
     kConnectionRefused,  // RST in answer to our SYN
-    kTimedOut,           // retransmission, SYN or keepalive limit reached
+    kTimedOut,           // retransmission, SYN, zero-window probe or keepalive limit reached
     kAborted,            // local abort or listener closed
 };
 const char* TcpErrorName(TcpError e);
@@ -86,7 +86,7 @@ struct TcpConfig {
   uint64_t initial_rto_ns = 1'000'000'000;  // RFC 6298
   uint64_t min_rto_ns = 200'000'000;
   uint64_t max_rto_ns = 60'000'000'000;
-  uint32_t max_retransmits = 15;                   // data and FIN
+  uint32_t max_retransmits = 15;  // data and FIN; also unanswered zero-window probes in a row
   uint32_t max_syn_retransmits = 6;                // SYN and SYN-ACK
   uint64_t time_wait_ns = 60'000'000'000;          // 2*MSL
   uint64_t fin_wait2_timeout_ns = 60'000'000'000;  // FIN_WAIT_2 after the app released it
@@ -154,6 +154,7 @@ struct TcpCounters {
   uint64_t rto_expirations = 0;
   uint64_t fast_retransmits = 0;
   uint64_t zero_window_probes = 0;
+  uint64_t zero_window_aborts = 0;  // max_retransmits probes unanswered (also in conn_timeouts)
   uint64_t keepalive_probes = 0;
   uint64_t window_updates = 0;
   uint64_t delayed_acks = 0;  // ACKs sent by the delayed-ACK timer
