@@ -27,6 +27,8 @@ int main(void) {
   CHECK(sizeof(struct ix_attach_req) == 72);
   CHECK(sizeof(struct ix_attach_resp) == 48);
   CHECK(ix_qp_area_bytes(8, 16) == 448 + 8 * 64 + 16 * 64);
+  CHECK(strcmp(ix_strerror(IX_ETIMEDOUT), "connection timed out") == 0);
+  CHECK(strcmp(ix_strerror(IX_ERROR_COUNT), "unknown ix error") == 0);
 
   /* One producer/consumer round trip over a command ring in plain memory. */
   enum { kEntries = 8 };

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <set>
+#include <string>
 #include <thread>
 #include <type_traits>
 
@@ -40,6 +42,23 @@ TEST(AbiTest, ErrorCodesAreSmallAndDistinct) {
   EXPECT_EQ(IX_OK, 0);
   EXPECT_LT(IX_CMD_TIMER_CANCEL, IX_CMD_OP_COUNT);
   EXPECT_LT(IX_EV_TIMER, IX_EV_TYPE_COUNT);
+}
+
+// Every code has its own words, and none is the fallback for codes outside the enum.
+TEST(AbiTest, EveryErrorCodeHasDistinctWords) {
+  const std::string unknown = ix_strerror(IX_ERROR_COUNT);
+  EXPECT_EQ(unknown, ix_strerror(-1));
+  EXPECT_EQ(unknown, ix_strerror(1000));
+  std::set<std::string> seen;
+  for (int e = IX_OK; e < IX_ERROR_COUNT; ++e) {
+    const char* text = ix_strerror(e);
+    ASSERT_NE(text, nullptr) << e;
+    EXPECT_STRNE(text, "") << e;
+    EXPECT_NE(text, unknown) << e;
+    EXPECT_TRUE(seen.insert(text).second) << e << ": '" << text << "' is used twice";
+  }
+  EXPECT_EQ(seen.size(), size_t{IX_ERROR_COUNT});
+  EXPECT_STREQ(ix_strerror(IX_EPERM), "the port belongs to another application");
 }
 
 // A producer thread pushes a million commands through an 8-entry ring; the consumer checks order

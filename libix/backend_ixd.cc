@@ -210,7 +210,10 @@ int CreateIxdBackends(const ix_options& o, unsigned n, std::vector<std::unique_p
   }
   if (resp.status != 0) {
     close_all();
-    *error = "ixd refused the attach: error " + std::to_string(-resp.status);
+    const int code =
+        resp.status < 0 && resp.status > -IX_ERROR_COUNT ? -resp.status : IX_ERROR_COUNT;
+    *error = std::string("ixd refused the attach: ") + ix_strerror(code) + " (" +
+             std::to_string(resp.status) + ")";
     return resp.status;
   }
   if (resp.num_queues != n || fds.size() != size_t{n} * IX_QP_FDS ||

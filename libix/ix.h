@@ -27,6 +27,8 @@
  * id, cookie = the command's, value = its return code) for connect, send, listen/unlisten,
  * udp bind/unbind, and for every command that failed; other successes are silent.
  * Every call returns 0 (or a non-negative value) on success and -IX_E* or -errno on failure.
+ * ix_strerror(-ret) (ix/abi.h) puts an -IX_E* code into words; the -errno results are named
+ * where a call can return them (ix_init: see ix_last_error; ix_poll: -ECONNRESET).
  *
  * Received bytes are read in place (ix_rx_data: read-only memory, valid until the buffer is
  * handed back with ix_tcp_recv_done / ix_udp_recv_done). Sending: ix_tcp_send copies into the TX

@@ -1,10 +1,12 @@
 // Shared startup of the libix example applications: flags, ix_options, signals.
 #include "examples/kv/ix_app.h"
 
+#include <errno.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -90,10 +92,20 @@ absl::StatusOr<IxApp> OpenIx(const char* name, uint64_t tx_bytes) {
   }
   app.mode = o.mode;
   if (int e = ix_init(&o, &app.ix); e != 0) {
-    return absl::UnavailableError(absl::StrCat("ix_init (", mode, " mode) failed: error ", e,
-                                               ": ", ix_last_error()));
+    // ix_init returns -errno, or ixd's -IX_E* refusal; ix_last_error says which in words.
+    const char* why = *ix_last_error() != '\0' ? ix_last_error() : strerror(-e);
+    return absl::UnavailableError(
+        absl::StrCat("ix_init (", mode, " mode) failed: ", why, " (", e, ")"));
   }
   return app;
+}
+
+std::string IxErrorText(int64_t ret) {
+  if (ret == -ECONNRESET) {
+    return absl::StrCat("the dataplane went away: ", strerror(ECONNRESET), " (", ret, ")");
+  }
+  const int code = ret < 0 && ret > -IX_ERROR_COUNT ? static_cast<int>(-ret) : IX_ERROR_COUNT;
+  return absl::StrCat(ix_strerror(code), " (", ret, ")");
 }
 
 void InstallStopSignals() {

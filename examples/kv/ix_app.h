@@ -42,6 +42,10 @@ struct IxApp {
 // dataplane logs. tx_bytes (0: default) sizes the TX area. The caller owns app->ix.
 absl::StatusOr<IxApp> OpenIx(const char* name, uint64_t tx_bytes);
 
+// A failed libix result in words, for messages: "<words> (<ret>)". ret is -IX_E* (a command's
+// result, ix_strerror) or ix_poll's -ECONNRESET ("the dataplane went away: <strerror>").
+std::string IxErrorText(int64_t ret);
+
 // SIGINT and SIGTERM set a flag (StopRequested); SIGUSR1 sets another (DumpRequested: the app
 // prints its state to stderr); SIGPIPE is ignored.
 void InstallStopSignals();

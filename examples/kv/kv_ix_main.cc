@@ -6,7 +6,6 @@
 //
 // Prints "ix-kv: ready <ip or ixd>:<port>" on stdout once it listens; exits 0 on SIGINT/SIGTERM,
 // 1 if the dataplane cannot be used, 2 on bad flags. Counters go to stderr at exit.
-#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,8 +120,7 @@ int Main(int argc, char** argv) {
       const int64_t timeout_ns = server.has_retries() ? 1'000'000 : 100'000'000;
       const int n = ix_poll(ix, events, 256, timeout_ns);
       if (n < 0) {
-        fprintf(stderr, "ix-kv: ix_poll failed: %d%s\n", n,
-                n == -ECONNRESET ? " (the dataplane went away)" : "");
+        fprintf(stderr, "ix-kv: ix_poll failed: %s\n", apps::IxErrorText(n).c_str());
         status = 1;
         break;
       }
@@ -137,9 +135,13 @@ int Main(int argc, char** argv) {
           ready = true;
           printf("ix-kv: ready %s:%d\n", app->where.c_str(), port);
           fflush(stdout);
-        } else if (server.listen_status() < 0 || now_s > listen_deadline_s) {
-          fprintf(stderr, "ix-kv: cannot listen on port %d: %d\n", port,
-                  server.listen_status());
+        } else if (server.listen_status() < 0) {
+          fprintf(stderr, "ix-kv: cannot listen on port %d: %s\n", port,
+                  apps::IxErrorText(server.listen_status()).c_str());
+          status = 1;
+        } else if (now_s > listen_deadline_s) {
+          fprintf(stderr, "ix-kv: cannot listen on port %d: the dataplane did not answer within "
+                          "10 s\n", port);
           status = 1;
         }
       }

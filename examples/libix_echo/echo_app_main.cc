@@ -12,8 +12,6 @@
 // and counted, when the TX area is full).
 // Prints "ix-echo-app: ready <ip or ixd>:<port>" once it serves; exits 0 on SIGINT/SIGTERM,
 // 1 if the dataplane cannot be used, 2 on bad flags. Counters go to stderr at exit.
-#include <errno.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -62,6 +60,14 @@ bool HandleUdp(ix_t* ix, StreamServer* server, const ix_event& ev, UdpCounters* 
   return true;
 }
 
+// A listen or bind result for the startup message: 1 while the dataplane has not answered,
+// 0 done, < 0 -IX_E* (in words).
+std::string CommandStatusText(int status) {
+  if (status == 1) return "no answer from the dataplane within 10 s";
+  if (status == 0) return "ok";
+  return IxErrorText(status);
+}
+
 int Main(int argc, char** argv) {
   ParseFlagsOrExit(
       "ix-echo-app", argc, argv,
@@ -101,8 +107,7 @@ int Main(int argc, char** argv) {
       const int64_t timeout_ns = server.has_retries() ? 1'000'000 : 100'000'000;
       const int n = ix_poll(ix, events, 256, timeout_ns);
       if (n < 0) {
-        fprintf(stderr, "ix-echo-app: ix_poll failed: %d%s\n", n,
-                n == -ECONNRESET ? " (the dataplane went away)" : "");
+        fprintf(stderr, "ix-echo-app: ix_poll failed: %s\n", IxErrorText(n).c_str());
         status = 1;
         break;
       }
@@ -126,8 +131,9 @@ int Main(int argc, char** argv) {
           printf("ix-echo-app: ready %s:%d\n", app->where.c_str(), port);
           fflush(stdout);
         } else if (server.listen_status() < 0 || udp_status < 0 || time(nullptr) > deadline) {
-          fprintf(stderr, "ix-echo-app: cannot serve port %d: listen %d, udp bind %d\n", port,
-                  server.listen_status(), udp_status);
+          fprintf(stderr, "ix-echo-app: cannot serve port %d: listen: %s; udp bind: %s\n", port,
+                  CommandStatusText(server.listen_status()).c_str(),
+                  CommandStatusText(udp_status).c_str());
           status = 1;
         }
       }

@@ -106,6 +106,34 @@ enum ix_error {
   IX_ERROR_COUNT = 19
 };
 
+/* Words for an error code, for messages to people: takes the positive code (pass -ret), e.g.
+ * ix_strerror(IX_EPERM) is "the port belongs to another application". Never NULL; a code outside
+ * the enum gives "unknown ix error". Not part of the wire format: no ABI version change. */
+static inline const char* ix_strerror(int code) {
+  switch (code) {
+    case IX_OK: return "success";
+    case IX_EINVAL: return "invalid command or argument";
+    case IX_EBADID: return "unknown or stale connection id";
+    case IX_EFAULT: return "offset or length outside the TX area";
+    case IX_EBADBUF: return "RX buffer not held by this connection";
+    case IX_EAGAIN: return "no room now, try again after an event";
+    case IX_EPERM: return "the port belongs to another application";
+    case IX_EADDRINUSE: return "port already in use";
+    case IX_ENOMEM: return "a dataplane table is full";
+    case IX_ESTATE: return "not possible in the connection's state";
+    case IX_ECONNRESET: return "connection reset by the peer";
+    case IX_ECONNREFUSED: return "connection refused by the peer";
+    case IX_ETIMEDOUT: return "connection timed out";
+    case IX_EMSGSIZE: return "datagram too long";
+    case IX_ENETUNREACH: return "no route to the destination";
+    case IX_ENOBUFS: return "the dataplane had no packet buffer";
+    case IX_ERING: return "the application corrupted a ring index";
+    case IX_ECONNABORTED: return "connection aborted locally";
+    case IX_ENOSYS: return "not supported by this dataplane";
+    default: return "unknown ix error";
+  }
+}
+
 /* ---- Commands: application -> dataplane -------------------------------------------------------- */
 enum ix_cmd_op {
   IX_CMD_NOP = 0,           /* ret 0 */
