@@ -13,6 +13,7 @@
 #include "vmm/exec_args.h"
 #include "vmm/exec_target.h"
 #include "vmm/guest_memory.h"
+#include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
 #include "vmm/spinlock.h"
 #include "vmm/syscalls.h"
@@ -21,20 +22,6 @@
 namespace ix::vmm {
 namespace {
 
-// Formats `v` in decimal after `prefix` into the arena.
-char* NumberString(ArgArena* arena, const char* prefix, long v) {
-  char digits[24];
-  int n = 0;
-  for (unsigned long u = static_cast<unsigned long>(v); n == 0 || u > 0; u /= 10) digits[n++] = static_cast<char>('0' + u % 10);
-  size_t plen = strlen(prefix);
-  auto* s = static_cast<char*>(arena->Alloc(plen + n + 1, 1));
-  if (s == nullptr) return nullptr;
-  memcpy(s, prefix, plen);
-  for (int i = 0; i < n; ++i) s[plen + i] = digits[n - 1 - i];
-  s[plen + n] = 0;
-  return s;
-}
-
 char* Concat(ArgArena* arena, const char* a, const char* b) {
   size_t la = strlen(a), lb = strlen(b);
   auto* s = static_cast<char*>(arena->Alloc(la + lb + 1, 1));
@@ -42,6 +29,14 @@ char* Concat(ArgArena* arena, const char* a, const char* b) {
   memcpy(s, a, la);
   memcpy(s + la, b, lb + 1);
   return s;
+}
+
+// `prefix` followed by `v` in decimal, in the arena.
+char* NumberString(ArgArena* arena, const char* prefix, long v) {
+  LineBuf b;
+  b.Put(prefix);
+  b.Dec(v);
+  return Concat(arena, b.c_str(), "");
 }
 
 // The file name the kernel gives a new image (AT_EXECFN, a script's interpreter): the path itself,

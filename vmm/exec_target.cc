@@ -15,6 +15,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "vmm/line_buf.h"
 #include "vmm/raw_syscall.h"
 
 namespace ix::vmm {
@@ -139,13 +140,10 @@ long OpenHeld(int pfd, ExecFile* out) {
   if (r < 0) return r;
   if (S_ISLNK(st.st_mode)) return -ELOOP;  // AT_SYMLINK_NOFOLLOW on a symlink (O_PATH opened the link)
   if (!S_ISREG(st.st_mode)) return -EACCES;
-  char proc[32] = "/proc/self/fd/";
-  char digits[12];
-  int nd = 0;
-  for (unsigned v = static_cast<unsigned>(pfd); nd == 0 || v > 0; v /= 10) digits[nd++] = static_cast<char>('0' + v % 10);
-  for (int i = 0; i < nd; ++i) proc[14 + i] = digits[nd - 1 - i];
-  proc[14 + nd] = 0;
-  long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(proc), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  LineBuf proc;
+  proc.Put("/proc/self/fd/");
+  proc.Dec(pfd);
+  long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(proc.c_str()), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return fd;
   struct statfs fs;
   if (RawSyscall(SYS_faccessat2, fd, reinterpret_cast<long>(""), X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0 ||

@@ -34,6 +34,10 @@ struct LineBuf {
     if (v < 0) Put("-");
     while (n && len < static_cast<int>(sizeof(buf)) - 1) buf[len++] = tmp[--n];
   }
+  const char* c_str() {
+    buf[len] = 0;
+    return buf;
+  }
 };
 
 }  // namespace ix::vmm
