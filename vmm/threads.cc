@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -168,14 +169,44 @@ long SysClone(Vmm* vmm, VcpuThread* t, long nr, const uint64_t* a) {
   if (!GuestBases(t, &fs, &gs)) return -EAGAIN;
   // The FPU state too: the child's new vCPU starts from it (t->xsave is copied with memory).
   if (RawSyscall(SYS_ioctl, t->vcpu_fd, kIoctlGetXsave, reinterpret_cast<long>(&t->xsave)) < 0) return -EAGAIN;
+  // The child reports on `ready` once its vCPU can run: KVM starts a per-VM worker at the first
+  // KVM_RUN, which counts against RLIMIT_NPROC, so a fork at the limit can leave a child that
+  // cannot run. The parent then reaps it and fails the fork with EAGAIN, as Linux's fork at the
+  // limit does (the program may see one SIGCHLD for it).
+  // A socket pair, so that the child's send never raises SIGPIPE (MSG_NOSIGNAL).
+  int ready[2];
+  if (RawSyscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, reinterpret_cast<long>(ready)) < 0) {
+    return -EAGAIN;
+  }
   long pid = RawSyscall6(SYS_clone, flags & ~CLONE_VM, 0, ptid, ctid, tls, 0);
-  if (pid != 0) return pid;
+  if (pid != 0) {
+    RawSyscall(SYS_close, ready[1]);
+    char ok = 0;
+    long n = 1;
+    if (pid > 0) {
+      do n = RawSyscall(SYS_read, ready[0], reinterpret_cast<long>(&ok), 1);
+      while (n == -EINTR);  // a signal for the guest (queued by the host handler)
+    }
+    RawSyscall(SYS_close, ready[0]);
+    if (n != 0) return pid;  // ready, clone failed, or the pipe unreadable: as before
+    RawSyscall6(SYS_wait4, pid, 0, __WALL, 0, 0, 0);
+    return -EAGAIN;
+  }
+  RawSyscall(SYS_close, ready[0]);
   snapshot.rax = 0;
   snapshot.rip = snapshot.rcx;
   snapshot.rflags = SyscallReturnRflags(snapshot.r11);
   if (stack) snapshot.rsp = stack;
   if (flags & CLONE_SETTLS) fs = tls;
   ReinitAfterFork(vmm, t, snapshot, fs, gs);
+  // KVM_RUN with immediate_exit does KVM's first-run set-up and returns EINTR without entering.
+  t->run->immediate_exit = 1;
+  long r = RawSyscall(SYS_ioctl, t->vcpu_fd, KVM_RUN, 0);
+  t->run->immediate_exit = 0;
+  if (r != -EINTR && r != 0) RawSyscall(SYS_exit_group, 127);  // the parent says EAGAIN
+  const char yes = 1;
+  RawSyscall6(SYS_sendto, ready[1], reinterpret_cast<long>(&yes), 1, MSG_NOSIGNAL, 0, 0);
+  RawSyscall(SYS_close, ready[1]);
   return kCloneChildReady;
 }
 
