@@ -292,7 +292,8 @@ absl::Status Stack::UdpUnbind(uint16_t port) {
   X(rx_segments) X(rx_too_short) X(rx_bad_data_offset) X(rx_bad_checksum) X(rx_bad_option)      \
   X(rx_bad_port) X(rx_bad_flags) X(rx_no_connection) X(rx_listen_dropped)                        \
   X(rx_syn_sent_dropped) X(passive_opens) X(active_opens) X(backlog_drops) X(table_full_drops)   \
-  X(syn_cookies_sent) X(syn_cookies_accepted) X(syn_cookies_rejected) X(time_wait_reused)        \
+  X(syn_cookies_sent) X(syn_cookies_accepted) X(syn_cookies_rejected)                           \
+  X(cookie_table_full_resets) X(time_wait_reused)                                               \
   X(rx_out_of_window) X(oow_acks_suppressed) X(rx_paws_rejected) X(rx_no_ack_flag)              \
   X(rx_ack_too_new) X(rx_ack_too_old) X(rx_dup_acks) X(rx_ooo_segments) X(rx_ooo_dropped)       \
   X(rx_data_after_close) X(rx_rst_accepted) X(rx_rst_ignored) X(rx_syn_in_window)               \

@@ -1,5 +1,6 @@
 // Edge cases with hand-written segments: sequence wraparound, out-of-order FIN, closing during
-// the handshake, FIN retransmission, data on the handshake ACK, event polling, Unlisten.
+// the handshake, FIN retransmission, data on the handshake ACK, event polling, Unlisten, SYN
+// cookies with a full connection table.
 #include <vector>
 
 #include "dataplane/net/tcp/tcp_engine.h"
@@ -240,6 +241,111 @@ TEST(TcpEdgeTest, DuplicateAndOverlappingDataIsDeliveredOnce) {
   std::vector<uint8_t> got(1000);
   got.resize(b.engine->Read(o.id, absl::MakeSpan(got), b.now).bytes);
   EXPECT_EQ(got, data);
+}
+
+// A table of one slot, held by an established connection; a second client (port 41000, ISN 5000)
+// gets a cookie SYN-ACK. Returns the cookie (our ISN for that client).
+uint32_t FillTableAndGetCookie(Bench& b, Open* held) {
+  *held = OpenPassive(b);
+  EXPECT_EQ(b.engine->connections_in_use(), 1u);
+  b.Inject({.src_port = 41000, .seq = 5000, .flags = kTcpSyn, .options = MssOpt()});
+  auto segs = b.out.Take();
+  EXPECT_EQ(segs.size(), 1u);
+  if (segs.empty()) return 0;
+  EXPECT_TRUE(segs[0].Has(kTcpSyn | kTcpAck));
+  EXPECT_EQ(segs[0].ack, 5001u);
+  EXPECT_EQ(b.engine->counters().syn_cookies_sent, 1u);
+  EXPECT_EQ(b.engine->connections_in_use(), 1u);
+  return segs[0].seq;
+}
+
+TcpConfig OneSlotConfig() {
+  TcpConfig cfg = SimpleConfig();
+  cfg.max_connections = 1;
+  return cfg;
+}
+
+TEST(TcpEdgeTest, CookieAckWithTableStillFullGetsRst) {
+  Bench b(OneSlotConfig());
+  Open held;
+  const uint32_t cookie = FillTableAndGetCookie(b, &held);
+  b.AdvanceBy(10 * kMs);
+  // The client's connect() has succeeded; its ACK (and later data) must be refused visibly.
+  b.Inject({.src_port = 41000, .seq = 5001, .ack = cookie + 1, .flags = kTcpAck});
+  auto segs = b.out.Take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].flags, kTcpRst);
+  EXPECT_EQ(segs[0].dst_port, 41000);
+  EXPECT_EQ(segs[0].seq, cookie + 1);
+  const TcpCounters& k = b.engine->counters();
+  EXPECT_EQ(k.cookie_table_full_resets, 1u);
+  EXPECT_EQ(k.syn_cookies_accepted, 0u);
+  EXPECT_EQ(k.syn_cookies_rejected, 0u);
+  EXPECT_EQ(b.engine->connections_in_use(), 1u);
+  EXPECT_TRUE(b.Events().empty());  // no kAccepted
+  b.Inject({.src_port = 41000,
+            .seq = 5001,
+            .ack = cookie + 1,
+            .flags = kTcpAck | kTcpPsh,
+            .payload = Bytes(20)});
+  segs = b.out.Take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].flags, kTcpRst);
+  EXPECT_EQ(k.cookie_table_full_resets, 2u);
+  EXPECT_TRUE(b.Events().empty());
+  EXPECT_EQ(b.State(held.id), TcpState::kEstablished);  // the holder is untouched
+}
+
+TEST(TcpEdgeTest, CookieAckAfterASlotFreesIsServed) {
+  Bench b(OneSlotConfig());
+  Open held;
+  const uint32_t cookie = FillTableAndGetCookie(b, &held);
+  ASSERT_EQ(b.engine->Abort(held.id, b.now), TcpError::kOk);
+  b.out.Take();
+  ASSERT_EQ(b.engine->connections_in_use(), 0u);
+  b.AdvanceBy(10 * kMs);
+  const auto request = Bytes(100, 7);
+  b.Inject({.src_port = 41000,
+            .seq = 5001,
+            .ack = cookie + 1,
+            .flags = kTcpAck | kTcpPsh,
+            .payload = request});
+  EXPECT_EQ(b.engine->counters().cookie_table_full_resets, 0u);
+  EXPECT_EQ(b.engine->counters().syn_cookies_accepted, 1u);
+  auto ev = b.Events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].type, TcpEventType::kAccepted);
+  const ConnId id = ev[0].conn;
+  EXPECT_EQ(b.State(id), TcpState::kEstablished);
+  std::vector<uint8_t> got(1000);
+  got.resize(b.engine->Read(id, absl::MakeSpan(got), b.now).bytes);
+  EXPECT_EQ(got, request);
+  // And the reply reaches the client.
+  b.out.Take();
+  const auto reply = Bytes(50, 9);
+  ASSERT_EQ(b.engine->Send(id, reply, b.now).bytes, reply.size());
+  auto segs = b.out.Take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].dst_port, 41000);
+  EXPECT_EQ(segs[0].seq, cookie + 1);
+  EXPECT_EQ(segs[0].ack, 5001u + request.size());
+  EXPECT_EQ(segs[0].payload, reply);
+}
+
+TEST(TcpEdgeTest, SynWithRoomInTheTableGetsNoCookie) {
+  TcpConfig cfg = SimpleConfig();
+  cfg.max_connections = 2;
+  Bench b(cfg);
+  Open first = OpenPassive(b);
+  Open second = OpenPassive(b, 41000);
+  EXPECT_EQ(b.State(first.id), TcpState::kEstablished);
+  EXPECT_EQ(b.State(second.id), TcpState::kEstablished);
+  EXPECT_EQ(b.engine->connections_in_use(), 2u);
+  const TcpCounters& k = b.engine->counters();
+  EXPECT_EQ(k.syn_cookies_sent, 0u);
+  EXPECT_EQ(k.cookie_table_full_resets, 0u);
+  EXPECT_EQ(k.table_full_drops, 0u);
+  EXPECT_EQ(k.tx_rst, 0u);
 }
 
 }  // namespace

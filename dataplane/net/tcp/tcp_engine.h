@@ -81,7 +81,9 @@
 //    unanswered probes against tcp_retries2 the same way); keepalive (off by default).
 //  - Listen backlog bounds SYN_RECEIVED connections; beyond it (or with a full table) SYN cookies
 //    (tcp_hash.h) carry MSS, and with timestamps also the peer's window scale. Cookie ACKs are
-//    only honoured within two cookie periods of the last cookie sent.
+//    only honoured within two cookie periods of the last cookie sent. A valid cookie ACK that
+//    finds the table still full is answered with a RST (the peer's connect() already succeeded;
+//    a silent drop would leave it waiting), counted in cookie_table_full_resets.
 //  - TIME_WAIT lasts time_wait_ns and may be reopened by a newer SYN (RFC 6191). A connection the
 //    app released in FIN_WAIT_2 is dropped after fin_wait2_timeout_ns.
 //  - Timers: one lazily-keyed min-heap over connections; per-connection deadlines are in

@@ -173,8 +173,12 @@ bool TcpEngine::AcceptCookie(int li, const TcpSegmentView& seg, uint64_t now_ns)
   }
   const uint32_t idx = AllocConn();
   if (idx == kNoSlot) {
+    // Valid, but no slot: the peer believes it is connected, so a silent drop would leave it
+    // waiting for data that never comes. RFC 9293 3.10.7.1: refuse it with a RST (ECONNRESET).
     ++counters_.table_full_drops;
-    return true;  // valid but no room: drop silently, the peer will retry or time out
+    ++counters_.cookie_table_full_resets;
+    SendRstFor(seg);
+    return true;
   }
   TcpConn& c = conns_[idx];
   InitConn(c, t, now_ns);

@@ -128,6 +128,8 @@ struct TcpCounters {
   uint64_t syn_cookies_sent = 0;
   uint64_t syn_cookies_accepted = 0;
   uint64_t syn_cookies_rejected = 0;
+  uint64_t cookie_table_full_resets = 0;  // valid cookie ACK, no free slot: RST (also in
+                                          // table_full_drops)
   uint64_t time_wait_reused = 0;  // new SYN accepted over a TIME_WAIT connection
   // Synchronized states.
   uint64_t rx_out_of_window = 0;     // failed the sequence acceptability test
