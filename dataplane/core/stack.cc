@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackConfig& config,
                            : std::clamp<uint32_t>(pool.capacity() / 2, 64, 8192);
   s->tx_backlog_.reserve(s->tx_backlog_max_);
   s->scratch_.resize(pool.buffer_size());
+  s->icmp_tokens_milli_ = uint64_t{config.icmp_error_burst} * 1000;
   return s;
 }
 
@@ -299,8 +300,12 @@ absl::Status Stack::UdpUnbind(uint16_t port) {
   X(rx_data_after_close) X(rx_rst_accepted) X(rx_rst_ignored) X(rx_syn_in_window)               \
   X(challenge_acks) X(challenge_acks_suppressed) X(tx_segments) X(tx_data_segments)             \
   X(tx_pure_acks) X(tx_rst) X(retransmits) X(rto_expirations) X(fast_retransmits)               \
+  X(retransmitted_bytes) X(sack_blocks_rx) X(sack_blocks_invalid) X(sack_blocks_old)             \
+  X(sack_scoreboard_full) X(sack_recoveries) X(sack_retransmits) X(sack_blocks_tx)              \
   X(zero_window_probes) X(zero_window_aborts) X(keepalive_probes) X(window_updates)              \
-  X(delayed_acks) X(conn_reset_rx) X(conn_timeouts) X(conn_aborts)
+  X(delayed_acks) X(conn_reset_rx) X(conn_timeouts) X(conn_aborts)                              \
+  X(icmp_errors_rx) X(icmp_no_connection) X(icmp_out_of_window) X(icmp_pmtu_reductions)       \
+  X(icmp_pmtu_ignored) X(icmp_connect_aborts) X(icmp_soft_errors)
 #define IX_COUNT_ONE(f) +1
 static_assert(sizeof(net::tcp::TcpCounters) ==
                   (0 IX_TCP_COUNTER_FIELDS(IX_COUNT_ONE)) * sizeof(uint64_t),

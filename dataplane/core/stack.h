@@ -37,7 +37,12 @@
 // counted (TCP retransmits it). Every dropped or rejected input is counted exactly once.
 //
 // UDP policy: a datagram to a port that is not bound is dropped and counted
-// (net.udp_no_listener); no ICMP port-unreachable is sent (no ICMP errors are generated at all).
+// (net.udp_no_listener) and answered with an ICMP port unreachable as Linux does (stack_icmp.cc):
+// never to a broadcast or multicast datagram or a non-unicast source, never for a non-first
+// fragment or an ICMP error, at most icmp_errors_per_second (token bucket). ICMP destination
+// unreachable and time exceeded received about our TCP segments go to the TCP engine
+// (TcpEngine::HandleIcmpError: RFC 5927 checks, RFC 1191 PMTU, failed connects); about our UDP
+// datagrams they are counted only.
 // Routing: destinations inside ip/prefix_len (and 255.255.255.255) are on-link; others go to
 // `gateway`, or, with gateway 0, are refused and counted (stack.no_route).
 //
@@ -64,6 +69,7 @@
 #include "dataplane/net/arp.h"
 #include "dataplane/net/counters.h"
 #include "dataplane/net/ethernet.h"
+#include "dataplane/net/icmp.h"
 #include "dataplane/net/ipv4.h"
 #include "dataplane/net/tcp/tcp_engine.h"
 #include "dataplane/nic/queue.h"
@@ -83,6 +89,11 @@ struct StackConfig {
   // (0: half the pool's buffers, at most 8192).
   uint32_t tx_backlog = 0;
   net::ArpCacheConfig arp;  // our_mac / our_ip are overwritten from mac / ip
+  // ICMP errors we send (port unreachable for a UDP datagram to an unbound port): a global token
+  // bucket of this many per second (Linux icmp_msgs_per_sec) holding at most icmp_error_burst
+  // tokens (Linux icmp_msgs_burst). 0 per second: never send ICMP errors.
+  uint32_t icmp_errors_per_second = 1000;
+  uint32_t icmp_error_burst = 50;
 };
 
 enum class StackEventType : uint8_t {
@@ -135,6 +146,11 @@ const char* UdpSendResultName(UdpSendResult r);
   X(arp_requests, "ARP requests sent")                                               \
   X(arp_replies, "ARP replies sent")                                                 \
   X(icmp_echo_replies, "ICMP echo replies sent")                                     \
+  X(icmp_port_unreachable_sent, "ICMP port unreachable sent for UDP to an unbound port") \
+  X(icmp_errors_rate_limited, "ICMP errors not sent: the token bucket was empty (or 0/s)") \
+  X(icmp_errors_not_allowed, "ICMP errors not sent: to broadcast, from a non-unicast source...") \
+  X(icmp_errors_rx, "ICMP unreachable / time exceeded received about a packet of ours") \
+  X(icmp_udp_errors, "of those, about a UDP datagram we sent (counted only)")       \
   X(udp_delivered, "datagrams delivered as kUdpReceived")                            \
   X(udp_sent, "datagrams sent by UdpSend")                                           \
   X(udp_unpolled, "kUdpReceived events discarded because RunOnce came before PollEvents") \
@@ -223,6 +239,20 @@ class Stack {
   void ReceiveArp(const net::EthernetFrame& eth);
   // Sets *keep_buffer when a kUdpReceived event points into the frame.
   void ReceiveIpv4(const net::EthernetFrame& eth, bool* keep_buffer);
+  // Hands a whole datagram (an unfragmented packet, or one the reassembler completed: then
+  // ip.payload lives in the reassembler) to TCP, UDP or ICMP by protocol. Sets *keep_payload when
+  // a kUdpReceived event points into ip.payload: the caller keeps its buffer until the next RunOnce.
+  void DispatchIpv4(const net::EthernetFrame& eth, const net::Ipv4Packet& ip, bool* keep_payload);
+  // A fragment (ip.IsFragment()). No reassembly yet: dropped and counted as net.ip_fragment.
+  void ReceiveFragment(const net::EthernetFrame& eth, const net::Ipv4Packet& ip);
+
+  // ICMP (stack_icmp.cc): echo requests and errors received; errors sent.
+  void ReceiveIcmp(const net::EthernetFrame& eth, const net::Ipv4Packet& ip);
+  void ReceiveIcmpError(const net::Ipv4Packet& ip, const net::IcmpMessage& msg);
+  // Answers `ip` (received in `eth`) with an ICMP error if the rules and the rate limit allow.
+  void SendIcmpError(const net::EthernetFrame& eth, const net::Ipv4Packet& ip, uint8_t type,
+                     uint8_t code);
+  bool TakeIcmpToken();
 
   // Transmit path (stack_io.cc).
   // Allocates an mbuf and returns its frame start (headroom), or null (counted).
@@ -262,6 +292,8 @@ class Stack {
   size_t tx_backlog_max_ = 0;
   std::vector<uint8_t> scratch_;  // ARP frames copied out of the cache
   int events_this_iteration_ = 0;
+  uint64_t icmp_tokens_milli_ = 0;  // token bucket of ICMP errors, in 1/1000 tokens
+  uint64_t icmp_refill_ns_ = 0;
 };
 
 // Monotonic time (CLOCK_MONOTONIC) in ns, for run loops.

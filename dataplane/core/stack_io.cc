@@ -72,6 +72,19 @@ void Stack::ReceiveIpv4(const net::EthernetFrame& eth, bool* keep) {
     net::CountDrop(&net_counters_, d);
     return;
   }
+  if (ip.IsFragment()) {
+    ReceiveFragment(eth, ip);
+    return;
+  }
+  DispatchIpv4(eth, ip, keep);
+}
+
+void Stack::ReceiveFragment(const net::EthernetFrame& /*eth*/, const net::Ipv4Packet& /*ip*/) {
+  net::CountDrop(&net_counters_, Drop::kIpFragment);  // no reassembly yet: dropped, counted
+}
+
+void Stack::DispatchIpv4(const net::EthernetFrame& eth, const net::Ipv4Packet& ip, bool* keep) {
+  Drop d = Drop::kNone;
   switch (ip.protocol) {
     case net::kIpProtoTcp: {
       if (ip.dst != config_.ip) {  // no TCP to broadcast
@@ -91,6 +104,9 @@ void Stack::ReceiveIpv4(const net::EthernetFrame& eth, bool* keep) {
       }
       if (d != Drop::kNone) {
         net::CountDrop(&net_counters_, d);
+        if (d == Drop::kUdpNoListener) {  // as Linux: port unreachable (rules in stack_icmp.cc)
+          SendIcmpError(eth, ip, net::kIcmpDestUnreachable, net::kIcmpCodePortUnreachable);
+        }
         return;
       }
       // At most one event per received frame, and at most rx_batch frames per iteration.
@@ -99,22 +115,9 @@ void Stack::ReceiveIpv4(const net::EthernetFrame& eth, bool* keep) {
       *keep = true;
       return;
     }
-    case net::kIpProtoIcmp: {
-      uint32_t buf = core::MbufPool::kNoBuffer;
-      uint8_t* p = StartFrame(&buf);
-      if (p == nullptr) return;
-      size_t len = 0;
-      d = net::AnswerIcmp(ip, eth.src, config_.mac, config_.ip, &ip_ids_,
-                          absl::MakeSpan(p, pool_->buffer_size() - pool_->headroom()), &len);
-      if (d != Drop::kNone) {
-        pool_->Free(buf);
-        net::CountDrop(&net_counters_, d);
-        return;
-      }
-      ++counters_.icmp_echo_replies;
-      QueueTx(buf, len);
+    case net::kIpProtoIcmp:
+      ReceiveIcmp(eth, ip);  // stack_icmp.cc
       return;
-    }
     default:
       net::CountDrop(&net_counters_, Drop::kIpUnknownProtocol);
       return;

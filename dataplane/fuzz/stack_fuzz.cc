@@ -9,9 +9,13 @@
 //      options and payload, checksums right (or, by a flag bit, wrong) so it reaches the engine;
 //   2: time passes (0..~4 s) and A runs its timers;
 //   3: the application on A acts (send, consume, shutdown, close, abort, UDP send);
+//   4: an ICMP error (fuzzed type, code, next-hop MTU) quoting a connection of A: with a sequence
+//      number outside [SND.UNA, SND.MAX) (a forgery: must change nothing, and is counted), or
+//      inside it (may lower the MSS, never raise it);
 // after each operation A runs one iteration and its frames are drained. At the end every mbuf
 // must be back in its pool once the stacks are gone (a leaked or double-freed buffer aborts).
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +26,7 @@
 #include "dataplane/core/stack.h"
 #include "dataplane/net/checksum.h"
 #include "dataplane/net/ethernet.h"
+#include "dataplane/net/icmp.h"
 #include "dataplane/net/ipv4.h"
 #include "dataplane/net/tcp/tcp_segment.h"
 #include "dataplane/net/wire.h"
@@ -151,14 +156,19 @@ struct World {
     }
   }
 
-  void Deliver(absl::Span<const uint8_t> frame) {
-    if (frame.size() > 2048 - Pool(1)->headroom()) return;
+  // Returns false if the frame could not be handed to the wire.
+  bool Deliver(absl::Span<const uint8_t> frame) {
+    if (frame.size() > 2048 - Pool(1)->headroom()) return false;
     const uint32_t buf = Pool(1)->Alloc();
-    if (buf == ix::core::MbufPool::kNoBuffer) return;
+    if (buf == ix::core::MbufPool::kNoBuffer) return false;
     memcpy(Pool(1)->Data(buf) + Pool(1)->headroom(), frame.data(), frame.size());
     ix::nic::Packet p{buf, static_cast<uint16_t>(Pool(1)->headroom()),
                       static_cast<uint16_t>(frame.size())};
-    if (pair.b().TxBurst(&p, 1) != 1) Pool(1)->Free(buf);
+    if (pair.b().TxBurst(&p, 1) != 1) {
+      Pool(1)->Free(buf);
+      return false;
+    }
+    return true;
   }
 
   void TcpSegment(Input& in) {
@@ -196,7 +206,7 @@ struct World {
     (void)ix::net::BuildIpv4Header(absl::MakeSpan(frame).subspan(14), h, seg.WireSize());
     (void)ix::net::tcp::BuildTcpSegment(seg, absl::MakeSpan(frame).subspan(34));
     if (opt & 0x80) frame[34 + 16] ^= 0x5a;  // a wrong TCP checksum
-    Deliver(frame);
+    (void)Deliver(frame);
   }
 
   void AppAction(Input& in) {
@@ -232,11 +242,74 @@ struct World {
     }
   }
 
+  // Op 4. Checks its own invariants (abort on failure) after A has processed the frame.
+  void IcmpError(Input& in) {
+    if (server.empty()) return;
+    const ConnId c = server[in.U8() % server.size()];
+    const auto before = a->Info(c);
+    const uint8_t kind = in.U8();
+    const bool forged = (kind & 1) == 0;
+    const uint8_t type = (kind & 2) ? ix::net::kIcmpDestUnreachable : ix::net::kIcmpTimeExceeded;
+    const uint8_t code = in.U8() % 16;
+    const uint16_t mtu = in.U16();
+    const uint32_t off = in.U16();
+    uint32_t seq = off;
+    uint16_t remote_port = in.U16();
+    if (before) {
+      remote_port = before->tuple.remote_port;
+      const uint32_t span = before->snd_max - before->snd_una;
+      seq = forged ? before->snd_max + off : (span == 0 ? before->snd_una : before->snd_una + off % span);
+    }
+    uint8_t quoted[28];
+    ix::net::Ipv4Header h;
+    h.src = kIpA;
+    h.dst = kIpB;
+    h.protocol = ix::net::kIpProtoTcp;
+    (void)ix::net::BuildIpv4Header(absl::MakeSpan(quoted), h, 20 + 1400);
+    ix::net::StoreBe16(quoted + 20, 80);
+    ix::net::StoreBe16(quoted + 22, remote_port);
+    ix::net::StoreBe32(quoted + 24, seq);
+    uint8_t icmp[8 + 28];
+    const size_t n = ix::net::BuildIcmpError(absl::MakeSpan(icmp), type, code, mtu,
+                                             absl::MakeConstSpan(quoted, 20),
+                                             absl::MakeConstSpan(quoted + 20, 8));
+    std::vector<uint8_t> frame(14 + 20 + n);
+    (void)ix::net::BuildEthernetHeader(absl::MakeSpan(frame), kMacA, kMacB,
+                                       ix::net::kEtherTypeIpv4);
+    h.src = kIpB;
+    h.dst = kIpA;
+    h.protocol = ix::net::kIpProtoIcmp;
+    (void)ix::net::BuildIpv4Header(absl::MakeSpan(frame).subspan(14), h, n);
+    memcpy(frame.data() + 34, icmp, n);
+    const ix::net::tcp::TcpCounters k0 = a->tcp_counters();
+    if (!Deliver(frame)) return;
+    pair.SetNowNs(now);
+    a->RunOnce(now);
+    const ix::net::tcp::TcpCounters& k1 = a->tcp_counters();
+    if (k1.icmp_errors_rx != k0.icmp_errors_rx + 1) {
+      fprintf(stderr, "stack_fuzz: ICMP error not handed to TCP\n");
+      abort();
+    }
+    const auto after = a->Info(c);
+    if (!before || !after) return;
+    if (after->snd_mss > before->snd_mss) {
+      fprintf(stderr, "stack_fuzz: an ICMP error raised the MSS\n");
+      abort();
+    }
+    if (forged && (after->snd_mss != before->snd_mss || after->state != before->state ||
+                   k1.icmp_out_of_window + k1.icmp_no_connection !=
+                       k0.icmp_out_of_window + k0.icmp_no_connection + 1)) {
+      fprintf(stderr, "stack_fuzz: a forged ICMP error (seq %u, una %u, max %u) changed the "
+              "connection or was not counted\n", seq, before->snd_una, before->snd_max);
+      abort();
+    }
+  }
+
   void Run(Input& in) {
     for (int ops = 0; !in.empty() && ops < 256; ++ops) {
-      switch (in.U8() % 4) {
+      switch (in.U8() % 5) {
         case 0:
-          Deliver(in.Bytes(in.U8() * 8 + in.U8() % 8));
+          (void)Deliver(in.Bytes(in.U8() * 8 + in.U8() % 8));
           break;
         case 1:
           TcpSegment(in);
@@ -246,6 +319,9 @@ struct World {
           break;
         case 3:
           AppAction(in);
+          break;
+        case 4:
+          IcmpError(in);
           break;
       }
       pair.SetNowNs(now);

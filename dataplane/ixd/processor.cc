@@ -35,6 +35,13 @@ int TcpErrorToIx(TcpError e) {
       return IX_ETIMEDOUT;
     case TcpError::kAborted:
       return IX_ECONNABORTED;
+    case TcpError::kNetUnreachable:
+      return IX_ENETUNREACH;
+    case TcpError::kHostUnreachable:
+    case TcpError::kAdminProhibited:
+      return IX_EHOSTUNREACH;
+    case TcpError::kPortUnreachable:  // as Linux: ECONNREFUSED
+      return IX_ECONNREFUSED;
   }
   return IX_EINVAL;
 }

@@ -55,9 +55,12 @@ namespace ix::net {
   X(IpUnknownProtocol, ip_unknown_protocol, "IP protocol nobody handles (demultiplexer)")        \
   X(IcmpTruncated, icmp_truncated, "ICMP message shorter than 8 bytes")                          \
   X(IcmpBadChecksum, icmp_bad_checksum, "ICMP checksum wrong")                                   \
-  X(IcmpOtherType, icmp_other_type, "ICMP type other than echo request (ignored)")               \
-  X(IcmpNotUnicast, icmp_not_unicast, "ICMP echo request not sent to our unicast address")       \
+  X(IcmpOtherType, icmp_other_type, "ICMP type not handled (the stack takes echo requests and errors)")               \
+  X(IcmpNotUnicast, icmp_not_unicast, "ICMP echo request or error not sent to our unicast address")       \
   X(IcmpNoRoom, icmp_no_room, "caller buffer too small for the echo reply")                      \
+  X(IcmpBadQuote, icmp_bad_quote, "ICMP error whose quoted IPv4 header + 8 bytes is malformed")   \
+  X(IcmpQuoteNotOurs, icmp_quote_not_ours, "ICMP error quoting a packet not sent from our IP") \
+  X(IcmpQuoteOtherProtocol, icmp_quote_other_protocol, "ICMP error quoting neither TCP nor UDP") \
   X(UdpTruncated, udp_truncated, "UDP datagram shorter than 8 bytes")                            \
   X(UdpBadLength, udp_bad_length, "UDP length field below 8 or beyond the IP payload")           \
   X(UdpBadChecksum, udp_bad_checksum, "UDP checksum wrong")                                      \

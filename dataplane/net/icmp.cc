@@ -1,6 +1,7 @@
-// ICMP echo parsing, building and answering.
+// ICMP echo parsing, building and answering; ICMP error building and quote parsing.
 #include "dataplane/net/icmp.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/net/checksum.h"
@@ -39,6 +40,51 @@ size_t BuildIcmpEcho(absl::Span<uint8_t> out, uint8_t type, uint16_t id, uint16_
   const uint16_t csum = InternetChecksum(out.subspan(0, len));
   std::memcpy(p + 2, &csum, sizeof(csum));
   return len;
+}
+
+size_t BuildIcmpError(absl::Span<uint8_t> out, uint8_t type, uint8_t code, uint16_t next_hop_mtu,
+                      absl::Span<const uint8_t> quoted_header,
+                      absl::Span<const uint8_t> quoted_payload) {
+  if (quoted_header.size() < kIpv4HeaderLen) return 0;
+  const size_t header = std::min(quoted_header.size(), kIcmpErrorMaxQuote);
+  const size_t payload = std::min(quoted_payload.size(), kIcmpErrorMaxQuote - header);
+  const size_t len = kIcmpHeaderLen + header + payload;
+  if (out.size() < len) return 0;
+  uint8_t* p = out.data();
+  p[0] = type;
+  p[1] = code;
+  p[2] = p[3] = p[4] = p[5] = 0;
+  StoreBe16(p + 6, next_hop_mtu);
+  std::memcpy(p + kIcmpHeaderLen, quoted_header.data(), header);
+  if (payload > 0) std::memcpy(p + kIcmpHeaderLen + header, quoted_payload.data(), payload);
+  const uint16_t csum = InternetChecksum(out.subspan(0, len));
+  std::memcpy(p + 2, &csum, sizeof(csum));
+  return len;
+}
+
+Drop ParseIcmpError(const IcmpMessage& msg, IcmpErrorQuote* out) {
+  if (msg.type != kIcmpDestUnreachable && msg.type != kIcmpTimeExceeded) {
+    return Drop::kIcmpOtherType;
+  }
+  const absl::Span<const uint8_t> q = msg.data;
+  if (q.size() < kIpv4HeaderLen + 8) return Drop::kIcmpBadQuote;
+  const uint8_t* p = q.data();
+  if ((p[0] >> 4) != 4) return Drop::kIcmpBadQuote;
+  const size_t ihl = size_t{p[0] & 0x0fu} * 4;
+  if (ihl < kIpv4HeaderLen || ihl + 8 > q.size()) return Drop::kIcmpBadQuote;
+  const uint16_t total_len = LoadBe16(p + 2);
+  if (total_len < ihl + 8) return Drop::kIcmpBadQuote;
+  IcmpErrorQuote e;
+  e.type = msg.type;
+  e.code = msg.code;
+  e.next_hop_mtu = LoadBe16(msg.message.data() + 6);
+  e.protocol = p[9];
+  e.src = LoadBe32(p + 12);
+  e.dst = LoadBe32(p + 16);
+  e.total_len = total_len;
+  e.transport8 = q.subspan(ihl, 8);
+  *out = e;
+  return Drop::kNone;
 }
 
 Drop AnswerIcmp(const Ipv4Packet& ip, const MacAddress& peer_mac, const MacAddress& our_mac,

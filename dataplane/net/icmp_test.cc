@@ -1,10 +1,13 @@
 // Unit tests for icmp.h: echo build/parse, AnswerIcmp on built and real Linux pings, drops.
 #include "dataplane/net/icmp.h"
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "dataplane/net/checksum.h"
 #include "dataplane/net/test_frames.h"
+#include "dataplane/net/wire.h"
 #include "gtest/gtest.h"
 
 namespace ix::net {
@@ -231,6 +234,119 @@ TEST(IcmpTest, RequestWithIpOptionsGetsPlainReply) {
             Drop::kNone);
   EXPECT_EQ(len, 14u + 20u + 10u);
   ExpectReplyTo(req, absl::MakeConstSpan(out).first(len));
+}
+
+// --- ICMP errors ---------------------------------------------------------------------------
+
+// An IPv4 packet from kIpA to kIpB carrying `proto` and `payload` (header built, checksum right).
+std::vector<uint8_t> Packet(uint8_t proto, const std::vector<uint8_t>& payload) {
+  std::vector<uint8_t> p(kIpv4HeaderLen + payload.size());
+  Ipv4Header h;
+  h.src = kIpA;
+  h.dst = kIpB;
+  h.protocol = proto;
+  EXPECT_EQ(BuildIpv4Header(absl::MakeSpan(p), h, payload.size()), kIpv4HeaderLen);
+  std::copy(payload.begin(), payload.end(), p.begin() + kIpv4HeaderLen);
+  return p;
+}
+
+TEST(IcmpErrorTest, BuildThenParseQuotesHeaderAndPayload) {
+  std::vector<uint8_t> tcp(20 + 10);
+  for (size_t i = 0; i < tcp.size(); ++i) tcp[i] = static_cast<uint8_t>(i + 1);
+  const std::vector<uint8_t> pkt = Packet(kIpProtoTcp, tcp);
+  const auto hdr = absl::MakeConstSpan(pkt).first(20);
+  const auto body = absl::MakeConstSpan(pkt).subspan(20);
+  std::vector<uint8_t> m(600, 0xee);
+  const size_t n = BuildIcmpError(absl::MakeSpan(m), kIcmpDestUnreachable, kIcmpCodeFragNeeded,
+                                  1400, hdr, body);
+  ASSERT_EQ(n, 8 + pkt.size());
+  EXPECT_EQ(InternetChecksum(absl::MakeConstSpan(m).first(n)), 0);
+  EXPECT_EQ(std::vector<uint8_t>(m.begin() + 8, m.begin() + n), pkt);
+  IcmpMessage msg;
+  ASSERT_EQ(ParseIcmp(absl::MakeConstSpan(m).first(n), &msg), Drop::kNone);
+  IcmpErrorQuote q;
+  ASSERT_EQ(ParseIcmpError(msg, &q), Drop::kNone);
+  EXPECT_EQ(q.type, kIcmpDestUnreachable);
+  EXPECT_EQ(q.code, kIcmpCodeFragNeeded);
+  EXPECT_EQ(q.next_hop_mtu, 1400);
+  EXPECT_EQ(q.src, kIpA);
+  EXPECT_EQ(q.dst, kIpB);
+  EXPECT_EQ(q.protocol, kIpProtoTcp);
+  EXPECT_EQ(q.total_len, pkt.size());
+  EXPECT_EQ(std::vector<uint8_t>(q.transport8.begin(), q.transport8.end()),
+            std::vector<uint8_t>(tcp.begin(), tcp.begin() + 8));
+  // Too small an output: nothing. A header shorter than 20 bytes: nothing.
+  EXPECT_EQ(BuildIcmpError(absl::MakeSpan(m).first(n - 1), 3, 3, 0, hdr, body), 0u);
+  EXPECT_EQ(BuildIcmpError(absl::MakeSpan(m), 3, 3, 0, hdr.first(19), body), 0u);
+}
+
+TEST(IcmpErrorTest, QuoteIsCutAt576BytesOfIp) {
+  const std::vector<uint8_t> pkt = Packet(kIpProtoUdp, std::vector<uint8_t>(1400, 0x42));
+  std::vector<uint8_t> m(2000);
+  const size_t n = BuildIcmpError(absl::MakeSpan(m), 3, 3, 0, absl::MakeConstSpan(pkt).first(20),
+                                  absl::MakeConstSpan(pkt).subspan(20));
+  EXPECT_EQ(n, kIcmpHeaderLen + kIcmpErrorMaxQuote);
+  EXPECT_EQ(kIpv4HeaderLen + n, 576u);
+  EXPECT_EQ(InternetChecksum(absl::MakeConstSpan(m).first(n)), 0);
+}
+
+TEST(IcmpErrorTest, ParsesLinuxPortUnreachable) {
+  // Linux's port unreachable quoting a UDP datagram 10.200.0.2:40000 -> 10.200.0.1:9999.
+  const Request r = Received(Hex(
+      "e2514c3c2b2d2a154bb18ca0080045c00041980200004001cc670ac800010ac80002030312b20000000045000025"
+      "acd04000401178650ac800020ac800019c40270f00116f7f68656c6c6f2069780a"));
+  IcmpMessage msg;
+  ASSERT_EQ(ParseIcmp(r.ip.payload, &msg), Drop::kNone);
+  IcmpErrorQuote q;
+  ASSERT_EQ(ParseIcmpError(msg, &q), Drop::kNone);
+  EXPECT_EQ(q.code, kIcmpCodePortUnreachable);
+  EXPECT_EQ(q.src, 0x0ac80002u);
+  EXPECT_EQ(q.dst, 0x0ac80001u);
+  EXPECT_EQ(q.protocol, kIpProtoUdp);
+  EXPECT_EQ(LoadBe16(q.transport8.data()), 40000);
+  EXPECT_EQ(LoadBe16(q.transport8.data() + 2), 9999);
+  // Rebuilt from the quoted datagram, our message is byte-identical to Linux's.
+  std::vector<uint8_t> m(200);
+  const size_t n = BuildIcmpError(absl::MakeSpan(m), 3, 3, 0, msg.data.first(20),
+                                  msg.data.subspan(20));
+  EXPECT_EQ(std::vector<uint8_t>(m.begin(), m.begin() + n),
+            std::vector<uint8_t>(msg.message.begin(), msg.message.end()));
+}
+
+TEST(IcmpErrorTest, MalformedQuotesAreDropped) {
+  const std::vector<uint8_t> pkt = Packet(kIpProtoTcp, std::vector<uint8_t>(20, 7));
+  const auto parse = [](std::vector<uint8_t> quote, uint8_t type = 3) {
+    std::vector<uint8_t> m(8 + quote.size());
+    m[0] = type;
+    std::copy(quote.begin(), quote.end(), m.begin() + 8);
+    const uint16_t c = InternetChecksum(m);
+    std::memcpy(m.data() + 2, &c, 2);
+    IcmpMessage msg;
+    EXPECT_EQ(ParseIcmp(m, &msg), Drop::kNone);
+    IcmpErrorQuote q;
+    return ParseIcmpError(msg, &q);
+  };
+  EXPECT_EQ(parse(pkt), Drop::kNone);
+  EXPECT_EQ(parse(pkt, kIcmpTimeExceeded), Drop::kNone);
+  EXPECT_EQ(parse(pkt, 5), Drop::kIcmpOtherType);  // redirect
+  for (size_t len = 0; len < 28; ++len) {  // truncated: header + 8 bytes needed
+    EXPECT_EQ(parse(std::vector<uint8_t>(pkt.begin(), pkt.begin() + len)), Drop::kIcmpBadQuote)
+        << len;
+  }
+  std::vector<uint8_t> bad = pkt;
+  bad[0] = 0x65;  // version 6
+  EXPECT_EQ(parse(bad), Drop::kIcmpBadQuote);
+  bad = pkt;
+  bad[0] = 0x44;  // IHL 4
+  EXPECT_EQ(parse(bad), Drop::kIcmpBadQuote);
+  bad = pkt;
+  bad[0] = 0x4f;  // IHL 15: 60 bytes, beyond the 40-byte quote
+  EXPECT_EQ(parse(bad), Drop::kIcmpBadQuote);
+  bad = pkt;
+  StoreBe16(bad.data() + 2, 27);  // total length shorter than header + 8
+  EXPECT_EQ(parse(bad), Drop::kIcmpBadQuote);
+  EXPECT_TRUE(IsIcmpErrorType(3) && IsIcmpErrorType(11) && IsIcmpErrorType(12));
+  EXPECT_FALSE(IsIcmpErrorType(0) || IsIcmpErrorType(8));
 }
 
 }  // namespace

@@ -59,13 +59,14 @@ Drop ParseIpv4(absl::Span<const uint8_t> buf, Ipv4Packet* out) {
   const absl::Span<const uint8_t> header = buf.subspan(0, header_len);
   if (InternetChecksum(header) != 0) return Drop::kIpBadChecksum;
   const uint16_t frag = LoadBe16(p + 6);
-  if ((frag & kFlagMf) != 0 || (frag & kFragOffsetMask) != 0) return Drop::kIpFragment;
   if (p[8] == 0) return Drop::kIpTtlZero;
 
   Ipv4Packet ip;
   ip.tos = p[1];
   ip.id = LoadBe16(p + 4);
   ip.dont_fragment = (frag & kFlagDf) != 0;
+  ip.more_fragments = (frag & kFlagMf) != 0;
+  ip.frag_offset = static_cast<uint16_t>((frag & kFragOffsetMask) * 8);
   ip.ttl = p[8];
   ip.protocol = p[9];
   ip.src = LoadBe32(p + 12);

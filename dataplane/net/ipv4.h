@@ -10,7 +10,10 @@
 //   size_t n = BuildIpv4Header(out, h, payload_len);  // 20, or 0: no room / too long
 //
 // Receive policy: no options are interpreted (they are skipped, reported as a view); fragments are
-// dropped (no reassembly); TTL 0 is dropped. Sent headers are 20 bytes, DF set, TTL 64 unless set.
+// accepted and reported (more_fragments, frag_offset; IsFragment()): a caller either hands them
+// to an Ipv4Reassembler (ipv4_reasm.h, as the Stack does) or drops them as Drop::kIpFragment, but
+// must never treat a fragment's payload as a whole datagram; TTL 0 is dropped. Sent headers are
+// 20 bytes, DF set, TTL 64 unless set (ix never fragments what it sends).
 #ifndef IX_DATAPLANE_NET_IPV4_H_
 #define IX_DATAPLANE_NET_IPV4_H_
 
@@ -58,17 +61,23 @@ struct Ipv4Packet {
   uint8_t tos = 0;
   uint16_t id = 0;
   bool dont_fragment = false;
+  bool more_fragments = false;        // MF: not the last fragment
+  uint16_t frag_offset = 0;           // in bytes (the 13-bit field times 8), 0..65528
   size_t header_len = 0;              // IHL*4, 20..60
   absl::Span<const uint8_t> header;   // header_len bytes, options included
   absl::Span<const uint8_t> options;  // header_len - 20 bytes, not interpreted
   absl::Span<const uint8_t> payload;  // total_length - header_len bytes (link padding removed)
+
+  // A fragment (MF set or offset not 0): `payload` is only a piece of the datagram.
+  bool IsFragment() const { return more_fragments || frag_offset != 0; }
 };
 
 // Parses the IPv4 packet at the start of `buf` (bytes after the Ethernet header, possibly with
 // link-layer padding after the packet). Reads only inside `buf`. Checks, in this order, each with
 // its own Drop: buf < 20 bytes (kIpTruncated), version != 4 (kIpBadVersion), IHL < 5 (kIpBadIhl),
 // buf < IHL*4 (kIpTruncated), total length < IHL*4 or > buf (kIpBadLength), header checksum
-// (kIpBadChecksum), MF or fragment offset (kIpFragment), TTL 0 (kIpTtlZero).
+// (kIpBadChecksum), TTL 0 (kIpTtlZero). Fragments are accepted (see IsFragment()); ParseIpv4
+// never returns kIpFragment, which callers without reassembly use to count them.
 Drop ParseIpv4(absl::Span<const uint8_t> buf, Ipv4Packet* out);
 
 // Accepts packets addressed to `our_ip` or to 255.255.255.255; otherwise Drop::kIpOtherHost.

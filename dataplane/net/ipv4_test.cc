@@ -211,18 +211,35 @@ TEST(Ipv4Test, BadChecksum) {
   EXPECT_EQ(Parse(b), Drop::kNone);
 }
 
-TEST(Ipv4Test, FragmentsAreDropped) {
-  for (uint16_t flags : {0x2000, 0x0001, 0x00b9, 0x1fff, 0x6000 /* DF|MF */, 0x4001}) {
+TEST(Ipv4Test, FragmentsAreReportedNotDropped) {
+  struct Case {
+    uint16_t flags;
+    bool mf;
+    uint16_t offset_bytes;
+  };
+  for (const Case& c : {Case{0x2000, true, 0}, Case{0x0001, false, 8}, Case{0x00b9, false, 1480},
+                        Case{0x1fff, false, 65528}, Case{0x6000 /* DF|MF */, true, 0},
+                        Case{0x4001, false, 8}, Case{0x2002, true, 16}}) {
     std::vector<uint8_t> b = ValidPacket();
-    b[6] = static_cast<uint8_t>(flags >> 8);
-    b[7] = static_cast<uint8_t>(flags);
+    b[6] = static_cast<uint8_t>(c.flags >> 8);
+    b[7] = static_cast<uint8_t>(c.flags);
     RefreshIpv4Checksum(absl::MakeSpan(b));
-    EXPECT_EQ(Parse(b), Drop::kIpFragment) << std::hex << flags;
+    Ipv4Packet ip;
+    ASSERT_EQ(ParseIpv4(b, &ip), Drop::kNone) << std::hex << c.flags;
+    EXPECT_TRUE(ip.IsFragment()) << std::hex << c.flags;
+    EXPECT_EQ(ip.more_fragments, c.mf) << std::hex << c.flags;
+    EXPECT_EQ(ip.frag_offset, c.offset_bytes) << std::hex << c.flags;
+    EXPECT_EQ(ip.dont_fragment, (c.flags & 0x4000) != 0) << std::hex << c.flags;
+    EXPECT_EQ(ip.payload.size(), 8u);
   }
   std::vector<uint8_t> b = ValidPacket();
-  b[6] = b[7] = 0;  // neither DF nor fragment: accepted
+  b[6] = b[7] = 0;  // neither DF nor fragment: a whole datagram
   RefreshIpv4Checksum(absl::MakeSpan(b));
-  EXPECT_EQ(Parse(b), Drop::kNone);
+  Ipv4Packet ip;
+  ASSERT_EQ(ParseIpv4(b, &ip), Drop::kNone);
+  EXPECT_FALSE(ip.IsFragment());
+  EXPECT_FALSE(ip.more_fragments);
+  EXPECT_EQ(ip.frag_offset, 0u);
 }
 
 TEST(Ipv4Test, TtlZeroIsDropped) {

@@ -227,7 +227,8 @@ class Harness {
     const Drop da = ParseArp(l3, &arp);
     ++seen->arp[da];
     Ipv4Packet ip;
-    const Drop di = ParseIpv4(l3, &ip);
+    Drop di = ParseIpv4(l3, &ip);
+    if (di == Drop::kNone && ip.IsFragment()) di = Drop::kIpFragment;  // not a whole datagram
     ++seen->ip[di];
     absl::Span<const uint8_t> l4 = l3;
     Ipv4Address src = testing::kIpB, dst = testing::kIpA;

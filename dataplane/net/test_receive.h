@@ -65,6 +65,7 @@ class TestReceiver {
     Ipv4Packet ip;
     if (Drop d = ParseIpv4(eth.payload, &ip); d != Drop::kNone) return d;
     if (Drop d = CheckIpv4Destination(ip, ip_); d != Drop::kNone) return d;
+    if (ip.IsFragment()) return Drop::kIpFragment;  // no reassembly here
     if (ip.protocol == kIpProtoIcmp) {
       return AnswerIcmp(ip, eth.src, mac_, ip_, &ids, absl::MakeSpan(tx), &tx_len);
     }

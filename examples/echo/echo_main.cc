@@ -50,6 +50,7 @@ ABSL_FLAG(int, buffers, 16384, "packet buffers in the pool (2 KiB each)");
 ABSL_FLAG(int, rx_ring, 8192,
           "AF_XDP RX and fill ring size (frames the kernel may queue for us; a power of two)");
 ABSL_FLAG(int, tcp_buffer_kib, 256, "TCP send and receive buffer per connection, KiB");
+ABSL_FLAG(bool, tcp_sack, true, "offer and use TCP selective acknowledgements (RFC 2018/6675)");
 ABSL_FLAG(std::string, impair_rx, "",
           "testing: netem-like impairment of received frames, e.g. "
           "loss=1,duplicate=1,reorder=5,delay_us=1000 (percent; see stack_fault_queue.h)");
@@ -131,8 +132,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ix-echo --iface=IF --ip=A.B.C.D [--prefix=24] [--port=7] [--mode=echo|http] [--batch=64]\n"
       "        [--queue=0] [--xdp_mode=auto|copy|zerocopy] [--max_conns=16384] [--duration_s=0]\n"
+      "        [--tcp_sack=true|false]\n"
       "A TCP/UDP echo or tiny HTTP server on the ix stack (library mode, AF_XDP). Run it in the\n"
-      "network namespace of the interface; give the interface no Linux IP address.");
+      "network namespace of the interface; give the interface no Linux IP address.\n"
+      "At exit (SIGINT/SIGTERM) and on SIGUSR1 it prints its non-zero counters on stderr, one\n"
+      "'  name value' line each (e.g. '  tcp.retransmits 12'); missing ones are 0.");
   // --help lists this file's flags (absl matches the program name against file names by default).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {
@@ -231,6 +235,7 @@ int main(int argc, char** argv) {
   sc.rx_batch = batch;
   sc.tcp.max_connections = static_cast<uint32_t>(max_conns);
   sc.tcp.send_buffer_bytes = sc.tcp.recv_buffer_bytes = static_cast<uint32_t>(tcp_kib) * 1024;
+  sc.tcp.sack = absl::GetFlag(FLAGS_tcp_sack);
   absl::StatusOr<std::unique_ptr<ix::dp::Stack>> stack = ix::dp::Stack::Create(sc, nic_queue);
   if (!stack.ok()) {
     fprintf(stderr, "ix-echo: %s\n", std::string(stack.status().message()).c_str());

@@ -70,7 +70,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IX_ABI_VERSION 1
+#define IX_ABI_VERSION 2
 #define IX_ABI_MAGIC 0x31424158u /* "XAB1" */
 #define IX_CACHE_LINE 64
 
@@ -98,12 +98,13 @@ enum ix_error {
   IX_ECONNREFUSED = 11, /* the peer refused the connection */
   IX_ETIMEDOUT = 12,    /* retransmission limit reached */
   IX_EMSGSIZE = 13,     /* datagram too long */
-  IX_ENETUNREACH = 14,  /* no route */
+  IX_ENETUNREACH = 14,  /* no route, or an ICMP net unreachable answered the connect */
   IX_ENOBUFS = 15,      /* the dataplane had no packet buffer */
   IX_ERING = 16,        /* (counters only) the application corrupted a ring index */
   IX_ECONNABORTED = 17, /* the connection was aborted locally */
   IX_ENOSYS = 18,       /* not supported by this dataplane */
-  IX_ERROR_COUNT = 19
+  IX_EHOSTUNREACH = 19, /* an ICMP error answered the connect: host unreachable or prohibited */
+  IX_ERROR_COUNT = 20
 };
 
 /* Words for an error code, for messages to people: takes the positive code (pass -ret), e.g.
@@ -125,11 +126,12 @@ static inline const char* ix_strerror(int code) {
     case IX_ECONNREFUSED: return "connection refused by the peer";
     case IX_ETIMEDOUT: return "connection timed out";
     case IX_EMSGSIZE: return "datagram too long";
-    case IX_ENETUNREACH: return "no route to the destination";
+    case IX_ENETUNREACH: return "network unreachable (no route, or ICMP)";
     case IX_ENOBUFS: return "the dataplane had no packet buffer";
     case IX_ERING: return "the application corrupted a ring index";
     case IX_ECONNABORTED: return "connection aborted locally";
     case IX_ENOSYS: return "not supported by this dataplane";
+    case IX_EHOSTUNREACH: return "host unreachable (ICMP)";
     default: return "unknown ix error";
   }
 }

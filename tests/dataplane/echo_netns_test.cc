@@ -107,6 +107,41 @@ TEST(Basic, CurlFetchesFromHttpMode) {
   ExpectCleanStop(env.get());
 }
 
+// --- ICMP: Linux surfaces our port unreachable as ECONNREFUSED on a connected UDP socket -----
+
+TEST(Icmp, ConnectedUdpSocketToAnUnboundPortSeesConnectionRefused) {
+  auto env = MakeEnv({});
+  ASSERT_NE(env, nullptr);
+  const std::string script = env->TempPath("udp_refused.py");
+  {
+    std::ofstream f(script);
+    f << "import socket, sys\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "s.settimeout(5)\n"
+         "s.connect((sys.argv[1], 9))\n"  // ix-echo binds UDP 7 only
+         "s.send(b'anyone there?')\n"
+         "try:\n"
+         "    s.recv(100)\n"
+         "    print('DATA')\n"
+         "except ConnectionRefusedError:\n"
+         "    print('ECONNREFUSED')\n"
+         "except socket.timeout:\n"
+         "    print('TIMEOUT')\n";
+  }
+  CommandResult r = env->RunInB("/usr/bin/python3 " + script + " " + env->ip_a(), 20);
+  unlink(script.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "ECONNREFUSED\n");
+  absl::StatusOr<EchoCounters> c = env->Counters();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Get("stack.icmp_port_unreachable_sent"), 1u) << c->text;
+  EXPECT_EQ(c->Get("net.udp_no_listener"), 1u) << c->text;
+  // The bound port still echoes.
+  r = env->RunInB(absl::StrFormat("printf 'still here' | socat -T 3 - UDP:%s:7", env->ip_a()), 20);
+  EXPECT_EQ(r.output, "still here");
+  ExpectCleanStop(env.get());
+}
+
 // CPU time (user + system) of process `pid` in seconds, from /proc/<pid>/stat.
 double CpuSeconds(pid_t pid) {
   std::ifstream f(absl::StrFormat("/proc/%d/stat", pid));
@@ -146,7 +181,11 @@ uint64_t EnvMiB(const char* name, uint64_t fallback) {
 // `impair` are extra ix-echo flags: this kernel has no sch_netem (CONFIG_NET_SCH_NETEM is not
 // set), so the netem-like impairment is done by ix-echo's FaultQueue between its stack and the
 // AF_XDP queue (dataplane/core/stack_fault_queue.h); the Linux peer sees the same effects.
-void BulkThroughEcho(uint64_t mib, const std::vector<std::string>& impair, int timeout_s) {
+// With `sack` set, checks that SACK recovery ran (kUsed: the Linux peer negotiates it) or
+// never did (kOff: ix-echo --tcp_sack=false).
+enum class Sack { kAny, kUsed, kOff };
+void BulkThroughEcho(uint64_t mib, const std::vector<std::string>& impair, int timeout_s,
+                     Sack sack = Sack::kAny) {
   auto env = MakeEnv({.extra_flags = impair});
   ASSERT_NE(env, nullptr);
   std::string netem;
@@ -178,6 +217,16 @@ void BulkThroughEcho(uint64_t mib, const std::vector<std::string>& impair, int t
   EXPECT_EQ(c->Get("echo.bytes_echoed"), mib << 20) << c->text;
   if (!impair.empty()) {
     EXPECT_GT(c->Get("tcp.retransmits"), 0u) << c->text;
+    EXPECT_GT(c->Get("tcp.retransmitted_bytes"), 0u) << c->text;
+  }
+  if (sack == Sack::kUsed) {
+    EXPECT_GT(c->Get("tcp.sack_blocks_rx"), 0u) << c->text;
+    EXPECT_GT(c->Get("tcp.sack_blocks_tx"), 0u) << c->text;
+    EXPECT_GT(c->Get("tcp.sack_recoveries"), 0u) << c->text;
+  } else if (sack == Sack::kOff) {
+    EXPECT_EQ(c->Get("tcp.sack_blocks_rx"), 0u) << c->text;
+    EXPECT_EQ(c->Get("tcp.sack_blocks_tx"), 0u) << c->text;
+    EXPECT_EQ(c->Get("tcp.sack_recoveries"), 0u) << c->text;
   }
   EXPECT_EQ(c->Get("stack.tx_backlog_drops"), 0u) << c->text;
   printf("ix-echo counters:\n%s", c->text.c_str());
@@ -192,7 +241,15 @@ TEST(BulkNetem, LossReorderDuplicateDelay) {
   BulkThroughEcho(EnvMiB("IX_BULK_NETEM_MIB", 256),
                   {"--impair_rx=loss=1,reorder=5,duplicate=1,delay_us=1000",
                    "--impair_tx=loss=1,duplicate=1"},
-                  220);
+                  220, Sack::kUsed);
+}
+
+// The same link without SACK (NewReno only), smaller: the log line gives the time to compare.
+TEST(BulkNetem, LossReorderDuplicateDelayWithoutSack) {
+  BulkThroughEcho(EnvMiB("IX_BULK_NETEM_MIB", 256) / 4,
+                  {"--impair_rx=loss=1,reorder=5,duplicate=1,delay_us=1000",
+                   "--impair_tx=loss=1,duplicate=1", "--tcp_sack=false"},
+                  160, Sack::kOff);
 }
 
 // --- c. sockperf against the echo -----------------------------------------------------------

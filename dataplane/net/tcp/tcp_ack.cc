@@ -1,10 +1,12 @@
 // TCP engine ACK processing (RFC 9293 3.10.7.4 fifth check): RFC 5961 ACK validation, send
 // window update, RTT sampling, congestion control (RFC 5681 slow start / congestion avoidance,
-// RFC 6582 NewReno fast retransmit and recovery) and the FIN-acknowledged state transitions.
+// RFC 6582 NewReno fast retransmit and recovery, or with SACK the RFC 6675 loss recovery entry
+// and exit; its sending side is in SendSomeData) and the FIN-acknowledged state transitions.
 #include <algorithm>
 
 #include "dataplane/net/tcp/tcp_conn.h"
 #include "dataplane/net/tcp/tcp_engine.h"
+#include "dataplane/net/tcp/tcp_sack.h"
 #include "dataplane/net/tcp/tcp_seq.h"
 
 namespace ix::net::tcp {
@@ -46,7 +48,11 @@ bool TcpEngine::HandleAck(uint32_t idx, const TcpSegmentView& seg, uint64_t now_
   const bool dup = ack == c.snd_una && seg.PayloadSize() == 0 &&
                    !(seg.flags & (kTcpSyn | kTcpFin)) && seg_wnd == c.snd_wnd &&
                    c.snd_max != c.snd_una && !c.persisting;
-  if (SeqGt(ack, c.snd_una)) {
+  if (c.sack_ok) {
+    const uint32_t fresh = SackUpdate(c, seg.options, ack, counters_);
+    if (SeqGt(ack, c.snd_una)) ProcessNewAck(idx, ack, seg, now_ns);
+    ProcessSackAck(c, dup, fresh > 0, now_ns);
+  } else if (SeqGt(ack, c.snd_una)) {
     ProcessNewAck(idx, ack, seg, now_ns);
   } else if (dup) {
     ProcessDupAck(c, now_ns);
@@ -117,6 +123,17 @@ void TcpEngine::ProcessNewAck(uint32_t idx, uint32_t ack, const TcpSegmentView& 
       c.cwnd = std::min(c.ssthresh, std::max(c.FlightSize(), uint32_t{c.snd_mss}) + c.snd_mss);
       c.in_recovery = false;
       c.dupacks = 0;
+    } else if (c.sack_ok) {
+      // Partial ACK in SACK recovery: SendSomeData resends holes by NextSeg; cwnd stays. If the
+      // new head is not yet presumed lost (too little SACKed above it) and was not resent in this
+      // recovery, resend it now as NewReno would (RFC 6582 3.2 step 4) rather than wait for an
+      // RTO; no deflation, pipe does that accounting.
+      if (SeqGeq(c.snd_una, c.high_rxt) && !SackIsLost(c, c.snd_una)) {
+        RetransmitHead(c, now_ns);
+        ++counters_.sack_retransmits;
+        c.high_rxt = SeqMin(c.snd_una + c.snd_mss, c.snd_buf_seq + c.snd.size());
+        if (SeqLt(c.high_rxt, c.snd_una)) c.high_rxt = c.snd_una;
+      }
     } else {  // partial ACK: resend the next hole, deflate (RFC 6582 3.2 step 4)
       RetransmitHead(c, now_ns);
       c.cwnd = acked >= c.cwnd ? c.snd_mss : c.cwnd - acked;
@@ -162,6 +179,29 @@ void TcpEngine::ProcessDupAck(TcpConn& c, uint64_t now_ns) {
   ++counters_.fast_retransmits;
   RetransmitHead(c, now_ns);
   c.cwnd = c.ssthresh + 3u * c.snd_mss;
+}
+
+// RFC 6675 5 on a SACK connection: an ACK with new SACK information counts as a duplicate
+// (even if it also moved SND.UNA), as does an RFC 5681 duplicate. Loss recovery starts at
+// kSackDupThresh of them, or as soon as IsLost(SND.UNA) holds, unless the ACKs are about data
+// sent before the last recovery or timeout ("recover", RFC 6582 / RFC 6675 5.1). Entry: ssthresh
+// = cwnd = FlightSize / 2 (no inflation: pipe counts what is in flight), resend the head.
+void TcpEngine::ProcessSackAck(TcpConn& c, bool dup, bool fresh_sack, uint64_t now_ns) {
+  if (dup) ++counters_.rx_dup_acks;
+  if (c.in_recovery || c.snd_max == c.snd_una || (!dup && !fresh_sack)) return;
+  if (c.dupacks < 0xffff) ++c.dupacks;
+  if (c.dupacks < kSackDupThresh && !SackIsLost(c, c.snd_una)) return;
+  if (!SeqGeq(c.snd_una, c.recover)) return;
+  c.ssthresh = std::max(c.FlightSize() / 2, 2u * c.snd_mss);
+  c.cwnd = c.ssthresh;
+  c.recover = c.snd_max;
+  c.in_recovery = true;
+  ++counters_.fast_retransmits;
+  ++counters_.sack_recoveries;
+  ++counters_.sack_retransmits;
+  RetransmitHead(c, now_ns);
+  c.high_rxt = SeqMin(c.snd_una + c.snd_mss, c.snd_buf_seq + c.snd.size());
+  if (SeqLt(c.high_rxt, c.snd_una)) c.high_rxt = c.snd_una;
 }
 
 }  // namespace ix::net::tcp

@@ -13,6 +13,7 @@
 namespace ix::net::tcp {
 
 inline constexpr uint32_t kMaxOooRanges = 8;
+inline constexpr uint32_t kMaxSackedRanges = 8;  // sender scoreboard (RFC 6675), per connection
 inline constexpr uint32_t kConnIndexBits = 24;
 inline constexpr uint32_t kConnIndexMask = (1u << kConnIndexBits) - 1;
 
@@ -33,6 +34,7 @@ struct TcpConn {
   bool passive = false;    // created by a listener
   bool ts_ok = false;      // RFC 7323 timestamps negotiated
   bool wscale_ok = false;  // RFC 7323 window scaling negotiated
+  bool sack_ok = false;    // RFC 2018 SACK negotiated (both SYNs carried SACK-permitted)
   uint8_t snd_wscale = 0;  // shift applied to the peer's window field
   uint8_t rcv_wscale = 0;  // shift the peer applies to ours
   TcpFourTuple tuple;
@@ -82,6 +84,17 @@ struct TcpConn {
   uint32_t ooo_fin_seq = 0;
   uint32_t ooo_start[kMaxOooRanges] = {};
   uint32_t ooo_end[kMaxOooRanges] = {};
+  // Receiver side SACK (RFC 2018 4): starts of the latest out-of-order arrivals, newest first;
+  // an ACK's blocks are the ooo ranges holding them, in this order, then the rest.
+  uint8_t sack_hint_count = 0;
+  uint32_t sack_hint[kMaxOooRanges] = {};
+
+  // --- sender SACK scoreboard (RFC 6675): sorted disjoint SACKed ranges within
+  // (snd_una, snd_max]; cleared by an RTO. high_rxt: end of the last hole retransmission. ---
+  uint8_t sacked_count = 0;
+  uint32_t high_rxt = 0;
+  uint32_t sacked_start[kMaxSackedRanges] = {};
+  uint32_t sacked_end[kMaxSackedRanges] = {};
 
   // --- RTT (RFC 6298) ---
   bool rtt_timing = false;  // timing the segment starting at rtt_seq (Karn)
@@ -112,6 +125,7 @@ struct TcpConn {
   int16_t listener = -1;  // counts against this listener's backlog while half-open
   uint16_t listen_port = 0;
   TcpError close_error = TcpError::kOk;  // reported with kReset
+  TcpError soft_error = TcpError::kOk;   // ICMP soft error in SYN_SENT: reported if it times out
 
   uint64_t EarliestDeadline() const {
     uint64_t t = rtx_ns;

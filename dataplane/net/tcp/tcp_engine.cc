@@ -77,6 +77,14 @@ const char* TcpErrorName(TcpError e) {
       return "timed_out";
     case TcpError::kAborted:
       return "aborted";
+    case TcpError::kNetUnreachable:
+      return "net_unreachable";
+    case TcpError::kHostUnreachable:
+      return "host_unreachable";
+    case TcpError::kPortUnreachable:
+      return "port_unreachable";
+    case TcpError::kAdminProhibited:
+      return "admin_prohibited";
   }
   return "?";
 }
@@ -626,6 +634,8 @@ std::optional<TcpConnInfo> TcpEngine::Info(ConnId id) const {
   i.send_queued = c->snd.size();
   i.recv_queued = c->rcv.size();
   i.ooo_ranges = c->ooo_count;
+  i.sack = c->sack_ok;
+  i.sack_ranges = c->sacked_count;
   i.in_fast_recovery = c->in_recovery;
   i.peer_closed = c->fin_received;
   i.next_deadline_ns = c->EarliestDeadline();

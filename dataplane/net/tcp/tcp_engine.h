@@ -71,8 +71,18 @@
 //    accepted (as Linux does), not dropped.
 //  - RFC 6298 RTO (min/max configurable, backoff, Karn); RFC 5681 slow start / congestion
 //    avoidance (byte counting, L = 1 SMSS), RFC 6928 initial window, RFC 6582 NewReno. After an
-//    RTO the sender goes back to SND.UNA (go-back-N); SACK is not used (SACK-permitted is parsed
-//    and never offered).
+//    RTO the sender goes back to SND.UNA (go-back-N).
+//  - SACK (config sack, tcp_sack.h): RFC 2018 SACK-permitted is offered in SYNs and answered in
+//    SYN-ACKs (cookie SYN-ACKs carry it in the TSval with timestamps only). The receiver's ACKs
+//    carry up to 3 (timestamps) or 4 blocks, the latest arrival's range first; data segments
+//    carry none (an ACK that was due goes out as a pure ACK too). The sender keeps a scoreboard
+//    of up to 8 SACKed ranges (invalid blocks ignored and counted, D-SACK ignored) and runs a
+//    conservative RFC 6675 recovery: enter on 3 duplicates or IsLost(SND.UNA), cwnd = ssthresh
+//    = FlightSize/2, NextSeg rule 1 holes then new data while cwnd - pipe >= SMSS, a NewReno
+//    style resend of the head on a partial ACK when it is not yet presumed lost, exit when
+//    SND.UNA reaches `recover`. No rescue retransmission (rule 4) and no rule 3. An RTO clears the
+//    scoreboard (RFC 6675 5.1). SACKed data stays in the send buffer until cumulatively ACKed.
+//    Without SACK on both sides, NewReno as above.
 //  - Delayed ACKs (every ack_every_segments data segments or delayed_ack_ns), immediate ACKs for
 //    out-of-order data, hole fills and FIN; receiver and sender SWS avoidance; optional Nagle;
 //    zero-window probes (persist timer): never gives up while the peer answers, even with a window
@@ -86,6 +96,12 @@
 //    a silent drop would leave it waiting), counted in cookie_table_full_resets.
 //  - TIME_WAIT lasts time_wait_ns and may be reopened by a newer SYN (RFC 6191). A connection the
 //    app released in FIN_WAIT_2 is dropped after fin_wait2_timeout_ns.
+//  - ICMP errors (HandleIcmpError, tcp_icmp.cc): acted on only when the quoted 4-tuple and a
+//    sequence number in [SND.UNA, SND.MAX) match (RFC 5927). Frag needed lowers snd_mss for
+//    good (RFC 1191, floor MTU 552, MTU 0 ignored, no PMTU raise probing) and resends at once;
+//    unreachables end a connect in SYN_SENT (as Linux does); everything else is a soft error,
+//    counted only (RFC 1122 4.2.3.9); in SYN_SENT it becomes the error of a connect that then
+//    times out (Linux's sk_err_soft), e.g. kHostUnreachable after a time exceeded.
 //  - Timers: one lazily-keyed min-heap over connections; per-connection deadlines are in
 //    TcpConnInfo::next_deadline_ns.
 #ifndef IX_DATAPLANE_NET_TCP_TCP_ENGINE_H_
@@ -140,6 +156,18 @@ class TcpEngine {
   // One received segment: `segment` is the TCP header and payload that followed the IPv4 header.
   void Receive(uint32_t src_ip, uint32_t dst_ip, absl::Span<const uint8_t> segment,
                uint64_t now_ns);
+  // An ICMP error (destination unreachable or time exceeded) about a segment we sent from
+  // local_ip to remote_ip; `quoted_tcp8` points at the 8 quoted TCP header bytes (ports and
+  // sequence number; the caller checked they exist). Ignored and counted unless the quoted
+  // 4-tuple names a connection and the quoted sequence is in [SND.UNA, SND.MAX) (RFC 5927 4.1-4.3;
+  // ISS in SYN_SENT). Frag needed (RFC 1191) lowers snd_mss to next_hop_mtu - 40 - options (never
+  // raises it, floor MTU 552, MTU 0 ignored) and resends from SND.UNA. Any other unreachable code
+  // in SYN_SENT ends the connect with kReset(kNetUnreachable / kHostUnreachable /
+  // kPortUnreachable / kAdminProhibited); elsewhere, and time exceeded always, it is a soft error:
+  // counted (and, in SYN_SENT, reported instead of kTimedOut if the connect times out).
+  // tcp_icmp.cc.
+  void HandleIcmpError(uint32_t local_ip, uint32_t remote_ip, const uint8_t* quoted_tcp8,
+                       uint8_t type, uint8_t code, uint16_t next_hop_mtu, uint64_t now_ns);
   // Runs every timer due at or before now_ns. Call it at least when NextDeadline() has passed.
   void Advance(uint64_t now_ns);
   // Earliest time Advance has work to do (may be early, never late); kNoDeadline if none.
@@ -233,6 +261,8 @@ class TcpEngine {
   bool HandleAck(uint32_t idx, const TcpSegmentView& seg, uint64_t now_ns);
   void ProcessNewAck(uint32_t idx, uint32_t ack, const TcpSegmentView& seg, uint64_t now_ns);
   void ProcessDupAck(TcpConn& c, uint64_t now_ns);
+  // tcp_ack.cc, SACK connections: duplicate counting and RFC 6675 recovery entry.
+  void ProcessSackAck(TcpConn& c, bool dup, bool fresh_sack, uint64_t now_ns);
   // tcp_reasm.cc: data, reassembly, FIN.
   void ProcessData(uint32_t idx, const TcpSegmentView& seg, uint64_t now_ns);
   bool OooInsert(TcpConn& c, uint32_t seq, absl::Span<const uint8_t> data);

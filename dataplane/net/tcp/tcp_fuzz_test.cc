@@ -44,6 +44,7 @@ TEST(TcpFuzzTest, RandomSegmentsAndCallsKeepInvariants) {
   ASSERT_TRUE(b.engine->Listen(80, 4).ok());
   const char* seed_env = std::getenv("IX_TCP_FUZZ_SEED");
   std::mt19937_64 r(seed_env != nullptr ? std::strtoull(seed_env, nullptr, 10) : 12345);
+  std::mt19937_64 rs(r() ^ 0x5ac4);
   std::vector<ConnId> ids;
   auto pick_port = [&]() -> uint16_t { return static_cast<uint16_t>(40000 + r() % 6); };
   auto near = [&](uint32_t base) -> uint32_t {
@@ -99,6 +100,16 @@ TEST(TcpFuzzTest, RandomSegmentsAndCallsKeepInvariants) {
         s.options.has_timestamps = true;
         s.options.ts_val = r() % 50 == 0 ? static_cast<uint32_t>(r()) : ++ts_clock;
         s.options.ts_ecr = static_cast<uint32_t>(r());
+      }
+      // SACK from a separate generator, so the other draws stay as they were.
+      if ((s.flags & kTcpSyn) && rs() % 2) s.options.sack_permitted = true;
+      if (!(s.flags & kTcpSyn) && l.valid && rs() % 3 == 0) {
+        s.options.sack_count = static_cast<uint8_t>(1 + rs() % 4);
+        for (uint8_t j = 0; j < s.options.sack_count; ++j) {
+          const uint32_t left = rs() % 4 ? l.seq + static_cast<uint32_t>(rs() % 6000) - 1000
+                                         : static_cast<uint32_t>(rs());
+          s.options.sack[j] = {left, left + static_cast<uint32_t>(rs() % 4000) - 200};
+        }
       }
       if (r() % 5 == 0) {
         s.options.has_wscale = true;

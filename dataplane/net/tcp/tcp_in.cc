@@ -106,6 +106,7 @@ void TcpEngine::NegotiateOptions(TcpConn& c, const TcpOptions& peer) {
   } else {
     c.ts_ok = false;
   }
+  c.sack_ok = config_.sack && peer.sack_permitted;
   uint16_t mss = std::min(peer_mss, config_.mss);
   if (c.ts_ok) mss = static_cast<uint16_t>(mss - kTcpTimestampOptionBytes);
   c.snd_mss = mss;
@@ -200,6 +201,7 @@ bool TcpEngine::AcceptCookie(int li, const TcpSegmentView& seg, uint64_t now_ns)
       peer.has_wscale = true;
       peer.wscale = code;
     }
+    peer.sack_permitted = (seg.options.ts_ecr & 0x10) != 0;  // see SendCookieSynAck
   }
   NegotiateOptions(c, peer);
   c.state = TcpState::kEstablished;

@@ -4,6 +4,7 @@
 
 #include "dataplane/net/tcp/tcp_conn.h"
 #include "dataplane/net/tcp/tcp_engine.h"
+#include "dataplane/net/tcp/tcp_sack.h"
 #include "dataplane/net/tcp/tcp_seq.h"
 
 namespace ix::net::tcp {
@@ -77,6 +78,7 @@ void TcpEngine::SendSyn(TcpConn& c, uint64_t now_ns) {
   // Active open: offer what the config allows. SYN-ACK: answer only what the peer offered.
   const bool offer_ws = passive ? c.wscale_ok : config_.window_scaling;
   const bool offer_ts = passive ? c.ts_ok : config_.timestamps;
+  seg.options.sack_permitted = passive ? c.sack_ok : config_.sack;
   if (offer_ws) {
     seg.options.has_wscale = true;
     seg.options.wscale = rcv_wscale_;
@@ -129,6 +131,7 @@ void TcpEngine::EmitData(TcpConn& c, uint32_t seq, uint32_t len, bool fin, uint6
   const uint32_t end = seq + len + (fin ? 1 : 0);
   if (SeqLt(seq, c.snd_max)) {
     ++counters_.retransmits;
+    counters_.retransmitted_bytes += std::min(len, c.snd_max - seq);
     c.rtt_timing = false;  // Karn: a retransmitted segment gives no RTT sample
   } else if (!c.rtt_timing && !c.ts_ok) {
     c.rtt_timing = true;
@@ -138,7 +141,9 @@ void TcpEngine::EmitData(TcpConn& c, uint32_t seq, uint32_t len, bool fin, uint6
   if (seq == c.snd_nxt) c.snd_nxt = end;
   c.snd_max = SeqMax(c.snd_max, end);
   if (c.rtx_ns == kNoDeadline && !c.persisting) RestartRetransmitTimer(c, now_ns);
-  c.ack_now = false;
+  // Data segments carry no SACK blocks (they would eat into the payload): while data is held out
+  // of order, an ACK that was due still goes out as a pure ACK with them (Output, SendAck).
+  c.ack_now = c.ack_now && c.sack_ok && c.ooo_count > 0;
   c.unacked_segs = 0;
   c.delack_ns = kNoDeadline;
   c.last_ack_sent = c.rcv_nxt;
@@ -157,14 +162,36 @@ void TcpEngine::RetransmitHead(TcpConn& c, uint64_t now_ns) {
 // (persist timer) lets one window-limited small segment out. Returns true if anything was sent.
 bool TcpEngine::SendSomeData(TcpConn& c, uint64_t now_ns, bool force) {
   bool any = false;
+  // SACK recovery (RFC 6675 5 step C): holes first, then new data, both while cwnd - pipe allows.
+  const bool sack_recovery = c.sack_ok && c.in_recovery;
+  uint32_t pipe = 0;
+  if (sack_recovery) {
+    pipe = SackPipe(c);
+    const uint32_t data_end = c.snd_buf_seq + c.snd.size();
+    uint32_t seq = 0, len = 0;
+    for (uint32_t guard = 0; guard < 4 * kMaxSackedRanges * 64; ++guard) {
+      if (c.cwnd < pipe + c.snd_mss || !SackNextSeg(c, data_end, &seq, &len)) break;
+      EmitData(c, seq, len, false, now_ns);
+      c.high_rxt = seq + len;
+      pipe += len;
+      ++counters_.sack_retransmits;
+      any = true;
+    }
+  }
   for (int guard = 0; guard < 1 << 20; ++guard) {
     const uint32_t data_end = c.snd_buf_seq + c.snd.size();
     const uint32_t avail = SeqLt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
     const bool fin_pending = c.fin_queued && SeqLeq(c.snd_nxt, c.fin_seq);
     if (avail == 0 && !fin_pending) break;
-    const uint32_t wnd = std::min(c.snd_wnd, c.cwnd);
     const uint32_t in_flight = c.snd_nxt - c.snd_una;
-    const uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
+    uint32_t usable;
+    if (sack_recovery) {  // the peer's window still counts from SND.UNA; cwnd against pipe
+      const uint32_t rwnd_left = c.snd_wnd > in_flight ? c.snd_wnd - in_flight : 0;
+      usable = std::min(rwnd_left, c.cwnd > pipe ? c.cwnd - pipe : 0);
+    } else {
+      const uint32_t wnd = std::min(c.snd_wnd, c.cwnd);
+      usable = wnd > in_flight ? wnd - in_flight : 0;
+    }
     const uint32_t len = std::min<uint32_t>({avail, usable, c.snd_mss});
     const bool fin = fin_pending && len == avail;
     if (len == 0 && !fin) break;
@@ -177,6 +204,7 @@ bool TcpEngine::SendSomeData(TcpConn& c, uint64_t now_ns, bool force) {
     }
     force = false;
     EmitData(c, c.snd_nxt, len, fin, now_ns);
+    pipe += len + (fin ? 1 : 0);
     any = true;
   }
   // Data waits but nothing is in flight to bring a window update: probe (RFC 9293 3.8.6.1).
@@ -215,6 +243,7 @@ void TcpEngine::SendAck(TcpConn& c, uint64_t now_ns) {
   seg.ack = c.rcv_nxt;
   seg.flags = kTcpAck;
   seg.window = AdvertiseWindow(c);
+  counters_.sack_blocks_tx += FillSackBlocks(c, &seg.options);  // RFC 2018 4
   ++counters_.tx_pure_acks;
   Emit(seg);
   c.ack_now = false;
@@ -267,7 +296,9 @@ void TcpEngine::SendRstOnConn(TcpConn& c, uint64_t now_ns) {
 }
 
 // A stateless SYN-ACK whose ISN is a cookie. With timestamps, the low 4 bits of our TSval carry
-// the peer's window scale (15: none) so the returning ACK's TSecr restores it.
+// the peer's window scale (15: none) and bit 4 whether we both do SACK, so the returning ACK's
+// TSecr restores them (as Linux does). Without timestamps there is nowhere to keep SACK-permitted:
+// cookie SYN-ACKs then do not offer it and such connections run NewReno.
 void TcpEngine::SendCookieSynAck(const TcpSegmentView& in, uint64_t now_ns) {
   const TcpFourTuple t{in.dst_ip, in.src_ip, in.dst_port, in.src_port};
   const uint16_t peer_mss = in.options.has_mss ? in.options.mss : 536;
@@ -288,9 +319,11 @@ void TcpEngine::SendCookieSynAck(const TcpSegmentView& in, uint64_t now_ns) {
   if (ts) {
     const bool ws = config_.window_scaling && in.options.has_wscale;
     const uint32_t code = ws ? std::min<uint8_t>(in.options.wscale, 14) : 15;
+    const bool sack = config_.sack && in.options.sack_permitted;
     const uint32_t now_ts = static_cast<uint32_t>(now_ns / config_.ts_tick_ns) + TsOffsetFor(t);
-    uint32_t ts_val = (now_ts & ~0xfu) | code;
-    if (SeqGt(ts_val, now_ts)) ts_val -= 16;
+    uint32_t ts_val = (now_ts & ~0x1fu) | (sack ? 0x10u : 0u) | code;
+    if (SeqGt(ts_val, now_ts)) ts_val -= 32;
+    seg.options.sack_permitted = sack;
     seg.options.has_timestamps = true;
     seg.options.ts_val = ts_val;
     seg.options.ts_ecr = in.options.ts_val;

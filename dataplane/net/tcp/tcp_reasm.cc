@@ -5,6 +5,7 @@
 
 #include "dataplane/net/tcp/tcp_conn.h"
 #include "dataplane/net/tcp/tcp_engine.h"
+#include "dataplane/net/tcp/tcp_sack.h"
 #include "dataplane/net/tcp/tcp_seq.h"
 
 namespace ix::net::tcp {
@@ -76,7 +77,13 @@ void TcpEngine::ProcessData(uint32_t idx, const TcpSegmentView& seg, uint64_t no
 
   if (seq != c.rcv_nxt) {  // out of order: keep it, ACK at once (RFC 5681 4.2)
     ++counters_.rx_ooo_segments;
-    if (!data.empty() && !OooInsert(c, seq, data)) ++counters_.rx_ooo_dropped;
+    if (!data.empty()) {
+      if (!OooInsert(c, seq, data)) {
+        ++counters_.rx_ooo_dropped;
+      } else if (c.sack_ok) {
+        SackNoteArrival(c, seq);  // its range leads the SACK blocks of the ACK below
+      }
+    }
     if (fin) {
       c.ooo_fin = true;
       c.ooo_fin_seq = seq + static_cast<uint32_t>(data.size());

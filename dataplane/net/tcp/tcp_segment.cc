@@ -1,6 +1,7 @@
 // TCP segment parsing and building: header fields, options, checksum (see tcp_segment.h).
 #include "dataplane/net/tcp/tcp_segment.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/net/checksum.h"
@@ -33,15 +34,27 @@ uint32_t AddPiece(uint32_t sum, absl::Span<const uint8_t> data, bool* odd) {
   return Fold16(sum + s);
 }
 
+// Bytes of every option but the SACK blocks.
+size_t BaseOptionBytes(const TcpOptions& o) {
+  size_t n = 0;
+  if (o.has_mss) n += 4;
+  if (o.has_wscale) n += 4;
+  if (o.sack_permitted) n += 4;
+  if (o.has_timestamps) n += kTcpTimestampOptionBytes;
+  return n;
+}
+
 }  // namespace
 
+size_t TcpOptions::SackBlocksEncoded() const {
+  const size_t base = BaseOptionBytes(*this);
+  if (sack_count == 0 || base + 4 + 8 > kTcpMaxOptionBytes) return 0;
+  return std::min<size_t>({sack_count, kTcpMaxSackBlocks, (kTcpMaxOptionBytes - base - 4) / 8});
+}
+
 size_t TcpOptions::EncodedSize() const {
-  size_t n = 0;
-  if (has_mss) n += 4;
-  if (has_wscale) n += 4;
-  if (sack_permitted) n += 4;
-  if (has_timestamps) n += kTcpTimestampOptionBytes;
-  return n;
+  const size_t blocks = SackBlocksEncoded();
+  return BaseOptionBytes(*this) + (blocks > 0 ? 4 + 8 * blocks : 0);  // NOP NOP kind len blocks
 }
 
 const char* TcpParseResultName(TcpParseResult r) {
@@ -93,9 +106,17 @@ bool ParseTcpOptions(absl::Span<const uint8_t> opts, TcpOptions* out) {
         if (len != 2) return false;
         out->sack_permitted = true;
         break;
-      case kOptSack:
-        if ((len - 2) % 8 != 0 || len == 2) return false;
-        break;  // SACK blocks are not used
+      case kOptSack: {
+        const size_t n = (len - 2) / 8;
+        if ((len - 2) % 8 != 0 || n == 0 || n > kTcpMaxSackBlocks) return false;
+        if (out->sack_count != 0) break;  // only the first SACK option counts
+        for (size_t b = 0; b < n; ++b) {
+          out->sack[b].left = LoadBe32(v + 8 * b);
+          out->sack[b].right = LoadBe32(v + 8 * b + 4);
+        }
+        out->sack_count = static_cast<uint8_t>(n);
+        break;
+      }
       case kOptTimestamps:
         if (len != 10) return false;
         out->has_timestamps = true;
@@ -187,6 +208,17 @@ size_t WriteTcpHeader(const TcpSegmentView& seg, absl::Span<uint8_t> out) {
     o[3] = 10;
     StoreBe32(o + 4, opt.ts_val);
     StoreBe32(o + 8, opt.ts_ecr);
+    o += kTcpTimestampOptionBytes;
+  }
+  if (const size_t blocks = opt.SackBlocksEncoded(); blocks > 0) {
+    o[0] = kOptNop;
+    o[1] = kOptNop;
+    o[2] = kOptSack;
+    o[3] = static_cast<uint8_t>(2 + 8 * blocks);
+    for (size_t b = 0; b < blocks; ++b) {
+      StoreBe32(o + 4 + 8 * b, opt.sack[b].left);
+      StoreBe32(o + 8 + 8 * b, opt.sack[b].right);
+    }
   }
   const size_t total = header_bytes + seg.PayloadSize();
   uint32_t sum =

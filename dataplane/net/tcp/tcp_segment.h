@@ -39,8 +39,20 @@ inline constexpr uint8_t kTcpUrg = 0x20;
 inline constexpr uint8_t kTcpEce = 0x40;
 inline constexpr uint8_t kTcpCwr = 0x80;
 
+inline constexpr size_t kTcpMaxOptionBytes = 40;
+inline constexpr uint8_t kTcpMaxSackBlocks = 4;  // (40 - 2) / 8: what one SACK option can hold
+
+// One RFC 2018 SACK block: the sequence range [left, right) the receiver holds.
+struct TcpSackBlock {
+  uint32_t left = 0;
+  uint32_t right = 0;
+};
+
 // Options this stack understands. On parse, the has_* fields say what the segment carried; on
-// build, they say what to emit. SACK blocks are parsed for validity but not used.
+// build, they say what to emit. SACK blocks: on parse, the blocks of the first SACK option
+// (sack_count 0..4; a SACK option of any other length is kBadOption; a second SACK option is
+// checked and ignored); on build, sack_count blocks are written after the other options, as many
+// as fit the 40-byte option space (3 with timestamps, 4 without).
 struct TcpOptions {
   bool has_mss = false;
   bool has_wscale = false;
@@ -48,8 +60,13 @@ struct TcpOptions {
   bool has_timestamps = false;
   uint16_t mss = 0;
   uint8_t wscale = 0;
+  uint8_t sack_count = 0;
   uint32_t ts_val = 0;
   uint32_t ts_ecr = 0;
+  TcpSackBlock sack[kTcpMaxSackBlocks];
+
+  // SACK blocks a build writes: sack_count, capped by what the other options leave room for.
+  size_t SackBlocksEncoded() const;
 
   // Bytes these options take on the wire (padded to a multiple of 4).
   size_t EncodedSize() const;

@@ -5,6 +5,7 @@
 
 #include "dataplane/net/tcp/tcp_conn.h"
 #include "dataplane/net/tcp/tcp_engine.h"
+#include "dataplane/net/tcp/tcp_sack.h"
 #include "dataplane/net/tcp/tcp_seq.h"
 
 namespace ix::net::tcp {
@@ -168,7 +169,8 @@ void TcpEngine::OnRetransmitTimeout(uint32_t idx, uint64_t now_ns) {
   const uint32_t limit = handshake ? config_.max_syn_retransmits : config_.max_retransmits;
   if (c.retries >= limit) {
     ++counters_.conn_timeouts;
-    EnterClosed(idx, TcpError::kTimedOut);
+    // A connect that only ever heard ICMP soft errors says so (as Linux: sk_err_soft).
+    EnterClosed(idx, c.soft_error != TcpError::kOk ? c.soft_error : TcpError::kTimedOut);
     return;
   }
   ++c.retries;
@@ -185,6 +187,7 @@ void TcpEngine::OnRetransmitTimeout(uint32_t idx, uint64_t now_ns) {
   c.bytes_acked_ca = 0;
   c.in_recovery = false;
   c.dupacks = 0;
+  SackClear(c);               // RFC 6675 5.1: the receiver may have reneged
   c.recover = c.snd_max;      // RFC 6582 4.1: no fast retransmit for data sent before the timeout
   c.snd_nxt = c.snd_una;      // go back N
   RetransmitHead(c, now_ns);  // regardless of the peer's window: doubles as a probe

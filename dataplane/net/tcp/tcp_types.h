@@ -39,6 +39,12 @@ enum class [[nodiscard]] TcpError : uint8_t{
     kConnectionRefused,  // RST in answer to our SYN
     kTimedOut,           // retransmission, SYN, zero-window probe or keepalive limit reached
     kAborted,            // local abort or listener closed
+    // An ICMP destination unreachable answered our SYN (RFC 1122 4.2.3.9, RFC 5927; as Linux):
+    kNetUnreachable,     // net unreachable / unknown (ICMP codes 0, 6, 11)
+    kHostUnreachable,    // host unreachable / unknown / isolated, source route failed (1, 5, 7, 8,
+                         // 12, 14, 15)
+    kPortUnreachable,    // port or protocol unreachable (3, 2): nothing listens at the peer
+    kAdminProhibited,    // communication administratively prohibited (9, 10, 13): a filter
 };
 const char* TcpErrorName(TcpError e);
 
@@ -81,6 +87,7 @@ struct TcpConfig {
   uint16_t mss = 1460;                      // MSS we advertise and the most we send
   bool window_scaling = true;               // RFC 7323
   bool timestamps = true;                   // RFC 7323
+  bool sack = true;  // RFC 2018 selective acknowledgements, RFC 6675 recovery
   bool nagle = false;                       // RFC 9293 3.7.4 (off: small writes go out at once)
   uint32_t initial_cwnd_segments = 10;      // RFC 6928
   uint64_t initial_rto_ns = 1'000'000'000;  // RFC 6298
@@ -154,7 +161,16 @@ struct TcpCounters {
   uint64_t tx_rst = 0;
   uint64_t retransmits = 0;  // segments sent again (RTO, fast retransmit, probes excl.)
   uint64_t rto_expirations = 0;
-  uint64_t fast_retransmits = 0;
+  uint64_t fast_retransmits = 0;    // loss recoveries entered (NewReno or SACK)
+  uint64_t retransmitted_bytes = 0;  // data bytes sent again, any cause (probe bytes incl.)
+  // SACK (RFC 2018 / RFC 6675), on connections that negotiated it.
+  uint64_t sack_blocks_rx = 0;          // SACK blocks received and used
+  uint64_t sack_blocks_invalid = 0;     // ignored: left >= right, or right beyond SND.MAX
+  uint64_t sack_blocks_old = 0;         // ignored: wholly at or below SND.UNA (D-SACK, stale)
+  uint64_t sack_scoreboard_full = 0;    // a SACKed range dropped: scoreboard full (8 ranges)
+  uint64_t sack_recoveries = 0;         // SACK loss recoveries entered (also fast_retransmits)
+  uint64_t sack_retransmits = 0;        // segments resent for holes (RFC 6675 NextSeg)
+  uint64_t sack_blocks_tx = 0;          // SACK blocks sent in our ACKs
   uint64_t zero_window_probes = 0;
   uint64_t zero_window_aborts = 0;  // max_retransmits probes unanswered (also in conn_timeouts)
   uint64_t keepalive_probes = 0;
@@ -164,6 +180,14 @@ struct TcpCounters {
   uint64_t conn_reset_rx = 0;
   uint64_t conn_timeouts = 0;
   uint64_t conn_aborts = 0;
+  // ICMP errors about our segments (tcp_icmp.cc, RFC 5927 checks first).
+  uint64_t icmp_errors_rx = 0;       // handed to HandleIcmpError
+  uint64_t icmp_no_connection = 0;   // quoted 4-tuple matches no connection
+  uint64_t icmp_out_of_window = 0;   // quoted sequence not in [SND.UNA, SND.MAX): forged/stale
+  uint64_t icmp_pmtu_reductions = 0;  // frag needed (RFC 1191): snd_mss lowered, resent
+  uint64_t icmp_pmtu_ignored = 0;     // frag needed with MTU 0, not lower, or before ESTABLISHED
+  uint64_t icmp_connect_aborts = 0;   // unreachable in SYN_SENT: connect failed (also conn_aborts)
+  uint64_t icmp_soft_errors = 0;      // unreachable / time exceeded counted only (RFC 1122)
 };
 
 // A connection snapshot (Info()).
@@ -175,6 +199,8 @@ struct TcpConnInfo {
   uint16_t snd_mss;
   uint8_t snd_wscale, rcv_wscale;
   bool timestamps;
+  bool sack;             // RFC 2018 negotiated
+  uint32_t sack_ranges;  // ranges in the sender's SACK scoreboard
   uint64_t srtt_ns, rttvar_ns, rto_ns;
   uint32_t send_queued;  // bytes in the send buffer (unacked + unsent)
   uint32_t recv_queued;  // in-order bytes not yet consumed
