@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dataplane/core/stack.h"
+#include "dataplane/core/stack_raw_peer.h"
 #include "dataplane/net/checksum.h"
 #include "dataplane/net/icmp.h"
 #include "dataplane/net/udp.h"
@@ -18,27 +19,13 @@ namespace {
 
 constexpr uint64_t kSec = 1'000'000'000;
 constexpr net::Ipv4Address kIpA = 0x0a000001;     // 10.0.0.1: the stack
-constexpr net::Ipv4Address kPeerIp = 0x0a000003;  // 10.0.0.3: raw frames
+constexpr net::Ipv4Address kPeerIp = testing::RawPeer::kPeerIp;  // 10.0.0.3: raw frames
 const net::MacAddress kMacA{{0x02, 0, 0, 0, 0, 0xa}};
-const net::MacAddress kMacPeer{{0x02, 0, 0, 0, 0, 0xc}};
+const net::MacAddress& kMacPeer = testing::RawPeer::kPeerMac;
 
-std::unique_ptr<core::MbufPool> MakePool() {
-  core::MbufPoolOptions o;
-  o.num_buffers = 1024;
-  o.huge_pages = core::HugePagePolicy::kNever;
-  auto p = core::MbufPool::Create(o);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return *std::move(p);
-}
-
-struct Raw {
-  explicit Raw(StackConfig c = Cfg()) : pool_a(MakePool()), pool_b(MakePool()),
-                                        pair(pool_a.get(), pool_b.get()) {
-    auto s = Stack::Create(c, &pair.a());
-    EXPECT_TRUE(s.ok()) << s.status();
-    stack = *std::move(s);
-    stack->RunOnce(1 * kSec);
-  }
+// The stack (kIpA) and a raw peer (kPeerIp) that sends hand-built frames.
+struct Raw : testing::RawPeer {
+  explicit Raw(StackConfig c = Cfg()) { MakeStack(c); }
   static StackConfig Cfg() {
     StackConfig c;
     c.mac = kMacA;
@@ -46,38 +33,10 @@ struct Raw {
     c.tcp.max_connections = 16;
     return c;
   }
-  void Send(const std::vector<uint8_t>& frame) {
-    const uint32_t b = pool_b->Alloc();
-    ASSERT_NE(b, core::MbufPool::kNoBuffer);
-    memcpy(pool_b->Data(b) + pool_b->headroom(), frame.data(), frame.size());
-    nic::Packet p{b, static_cast<uint16_t>(pool_b->headroom()), static_cast<uint16_t>(frame.size())};
-    ASSERT_EQ(pair.b().TxBurst(&p, 1), 1);
-  }
-  std::vector<std::vector<uint8_t>> Receive() {
-    std::vector<std::vector<uint8_t>> out;
-    nic::Packet p[64];
-    for (int n; (n = pair.b().RxBurst(p, 64)) > 0;) {
-      for (int i = 0; i < n; ++i) {
-        const uint8_t* d = nic::PacketData(*pool_b, p[i]);
-        out.emplace_back(d, d + p[i].len);
-        pool_b->Free(p[i].buf);
-      }
-    }
-    return out;
-  }
   static std::vector<uint8_t> Frame(const net::MacAddress& dst_mac, net::Ipv4Address src_ip,
                                     net::Ipv4Address dst_ip, uint8_t proto,
                                     const std::vector<uint8_t>& payload) {
-    std::vector<uint8_t> f(14 + 20 + payload.size());
-    (void)net::BuildEthernetHeader(absl::MakeSpan(f), dst_mac, kMacPeer, net::kEtherTypeIpv4);
-    net::Ipv4Header h;
-    h.src = src_ip;
-    h.dst = dst_ip;
-    h.protocol = proto;
-    h.id = 0x4242;
-    (void)net::BuildIpv4Header(absl::MakeSpan(f).subspan(14), h, payload.size());
-    std::copy(payload.begin(), payload.end(), f.begin() + 34);
-    return f;
+    return Ipv4Frame(dst_mac, src_ip, dst_ip, proto, payload, 0x4242);
   }
   static std::vector<uint8_t> Udp(net::Ipv4Address src, net::Ipv4Address dst, uint16_t dport) {
     const uint8_t data[5] = {'h', 'e', 'l', 'l', 'o'};
@@ -85,17 +44,6 @@ struct Raw {
     EXPECT_EQ(net::BuildUdp(absl::MakeSpan(u), src, dst, 40000, dport, data), u.size());
     return u;
   }
-  uint64_t Counter(absl::string_view name) const {
-    uint64_t v = ~uint64_t{0};
-    stack->ForEachCounter([&](absl::string_view n, uint64_t value) {
-      if (n == name) v = value;
-    });
-    return v;
-  }
-
-  std::unique_ptr<core::MbufPool> pool_a, pool_b;
-  nic::MemPair pair;
-  std::unique_ptr<Stack> stack;
 };
 
 TEST(StackIcmp, UdpToUnboundPortGetsOneWellFormedPortUnreachable) {

@@ -2,6 +2,7 @@
 // unreliable wire), raw frames against one stack (ICMP echo, bad frames, batching), and the
 // idle poller. Time is passed in and advanced by the tests only.
 #include "dataplane/core/stack.h"
+#include "dataplane/core/stack_raw_peer.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -423,53 +424,7 @@ TEST(StackTcp, ManyConnectionsOpenEchoAndClose) {
 
 // --- One stack against raw frames ------------------------------------------------------------
 
-struct RawPeer {
-  RawPeer() : pool_a(MakePool()), pool_b(MakePool()), pair(pool_a.get(), pool_b.get()) {}
-  void MakeStack(StackConfig c) {
-    auto s = Stack::Create(c, &pair.a());
-    ASSERT_TRUE(s.ok()) << s.status();
-    stack = *std::move(s);
-    stack->RunOnce(1 * kSec);  // the stack's clock starts at 1 s
-  }
-  void Send(const std::vector<uint8_t>& frame) {
-    const uint32_t b = pool_b->Alloc();
-    ASSERT_NE(b, core::MbufPool::kNoBuffer);
-    memcpy(pool_b->Data(b) + pool_b->headroom(), frame.data(), frame.size());
-    nic::Packet p{b, static_cast<uint16_t>(pool_b->headroom()), static_cast<uint16_t>(frame.size())};
-    ASSERT_EQ(pair.b().TxBurst(&p, 1), 1);
-  }
-  std::vector<std::vector<uint8_t>> Receive() {
-    std::vector<std::vector<uint8_t>> out;
-    nic::Packet p[64];
-    for (int n; (n = pair.b().RxBurst(p, 64)) > 0;) {
-      for (int i = 0; i < n; ++i) {
-        const uint8_t* d = nic::PacketData(*pool_b, p[i]);
-        out.emplace_back(d, d + p[i].len);
-        pool_b->Free(p[i].buf);
-      }
-    }
-    return out;
-  }
-  // An IPv4 frame from the peer (10.0.0.3) to `dst_mac` / `dst_ip` with `payload`.
-  static std::vector<uint8_t> Ipv4Frame(const net::MacAddress& dst_mac, net::Ipv4Address dst_ip,
-                                        uint8_t proto, const std::vector<uint8_t>& payload) {
-    std::vector<uint8_t> f(14 + 20 + payload.size());
-    EXPECT_EQ(net::BuildEthernetHeader(absl::MakeSpan(f), dst_mac, kMacPeer, net::kEtherTypeIpv4),
-              14u);
-    net::Ipv4Header h;
-    h.src = kPeerIp;
-    h.dst = dst_ip;
-    h.protocol = proto;
-    EXPECT_EQ(net::BuildIpv4Header(absl::MakeSpan(f).subspan(14), h, payload.size()), 20u);
-    std::copy(payload.begin(), payload.end(), f.begin() + 34);
-    return f;
-  }
-  static constexpr net::Ipv4Address kPeerIp = 0x0a000003;
-
-  std::unique_ptr<core::MbufPool> pool_a, pool_b;
-  nic::MemPair pair;
-  std::unique_ptr<Stack> stack;
-};
+using testing::RawPeer;
 
 TEST(StackRaw, AnswersPingWithoutArp) {
   RawPeer r;

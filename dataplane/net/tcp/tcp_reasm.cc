@@ -15,31 +15,8 @@ namespace ix::net::tcp {
 bool TcpEngine::OooInsert(TcpConn& c, uint32_t seq, absl::Span<const uint8_t> data) {
   const uint32_t s = seq;
   const uint32_t e = seq + static_cast<uint32_t>(data.size());
-  // first: the first range that ends at or after s; last: one past the last that starts <= e.
-  uint32_t first = 0;
-  while (first < c.ooo_count && SeqLt(c.ooo_end[first], s)) ++first;
-  uint32_t last = first;
-  while (last < c.ooo_count && SeqLeq(c.ooo_start[last], e)) ++last;
-  if (first == last) {  // touches nothing: a new range at `first`
-    if (c.ooo_count >= config_.max_ooo_ranges) return false;
-    for (uint32_t i = c.ooo_count; i > first; --i) {
-      c.ooo_start[i] = c.ooo_start[i - 1];
-      c.ooo_end[i] = c.ooo_end[i - 1];
-    }
-    c.ooo_start[first] = s;
-    c.ooo_end[first] = e;
-    ++c.ooo_count;
-  } else {  // merge ranges first..last-1 with [s, e)
-    const uint32_t ns = SeqMin(s, c.ooo_start[first]);
-    const uint32_t ne = SeqMax(e, c.ooo_end[last - 1]);
-    c.ooo_start[first] = ns;
-    c.ooo_end[first] = ne;
-    const uint32_t removed = last - first - 1;
-    for (uint32_t i = first + 1; i + removed < c.ooo_count; ++i) {
-      c.ooo_start[i] = c.ooo_start[i + removed];
-      c.ooo_end[i] = c.ooo_end[i + removed];
-    }
-    c.ooo_count = static_cast<uint8_t>(c.ooo_count - removed);
+  if (!SeqRangesInsert(c.ooo_start, c.ooo_end, &c.ooo_count, config_.max_ooo_ranges, s, e)) {
+    return false;
   }
   EnsureRecvBuffer(c);
   c.rcv.WriteAt(seq - c.rcv_nxt, data);

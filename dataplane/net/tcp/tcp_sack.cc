@@ -32,33 +32,13 @@ uint32_t Covered(const TcpConn& c, uint32_t s, uint32_t e) {
 // range finds the scoreboard full, the highest range (or the new one, if it is highest) goes:
 // forgetting a SACK only makes the sender more careful (it may resend, never skips).
 void Insert(TcpConn& c, uint32_t s, uint32_t e, TcpCounters& k) {
-  uint32_t first = 0;
-  while (first < c.sacked_count && SeqLt(c.sacked_end[first], s)) ++first;
-  uint32_t last = first;
-  while (last < c.sacked_count && SeqLeq(c.sacked_start[last], e)) ++last;
-  if (first == last) {
-    if (c.sacked_count >= kMaxSackedRanges) {
-      ++k.sack_scoreboard_full;
-      if (first == c.sacked_count) return;
-      --c.sacked_count;  // drop the highest
-    }
-    for (uint32_t i = c.sacked_count; i > first; --i) {
-      c.sacked_start[i] = c.sacked_start[i - 1];
-      c.sacked_end[i] = c.sacked_end[i - 1];
-    }
-    c.sacked_start[first] = s;
-    c.sacked_end[first] = e;
-    ++c.sacked_count;
+  if (SeqRangesInsert(c.sacked_start, c.sacked_end, &c.sacked_count, kMaxSackedRanges, s, e)) {
     return;
   }
-  c.sacked_start[first] = SeqMin(s, c.sacked_start[first]);
-  c.sacked_end[first] = SeqMax(e, c.sacked_end[last - 1]);
-  const uint32_t removed = last - first - 1;
-  for (uint32_t i = first + 1; i + removed < c.sacked_count; ++i) {
-    c.sacked_start[i] = c.sacked_start[i + removed];
-    c.sacked_end[i] = c.sacked_end[i + removed];
-  }
-  c.sacked_count = static_cast<uint8_t>(c.sacked_count - removed);
+  ++k.sack_scoreboard_full;
+  if (SeqLt(c.sacked_end[c.sacked_count - 1], s)) return;  // the new range is the highest
+  --c.sacked_count;                                         // drop the highest
+  (void)SeqRangesInsert(c.sacked_start, c.sacked_end, &c.sacked_count, kMaxSackedRanges, s, e);
 }
 
 // Removes what lies at or below `base` (now cumulatively acknowledged).
