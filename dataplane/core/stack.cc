@@ -138,6 +138,14 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackConfig& config,
   absl::StatusOr<net::ArpCache> cache = net::ArpCache::Create(arp, &s->net_counters_);
   if (!cache.ok()) return cache.status();
   s->arp_ = std::make_unique<net::ArpCache>(*std::move(cache));
+  if (config.reasm.max_datagrams != 0) {
+    absl::StatusOr<net::Ipv4Reassembler> reasm =
+        net::Ipv4Reassembler::Create(config.reasm, &s->net_counters_);
+    if (!reasm.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("stack: ", reasm.status().message()));
+    }
+    s->reasm_.emplace(*std::move(reasm));
+  }
   s->tcp_out_ = std::make_unique<TcpOut>(s.get());
   s->tcp_ = std::make_unique<net::tcp::TcpEngine>(s->config_.tcp, s->tcp_out_.get());
   s->udp_bound_.assign(65536 / 64, 0);
@@ -163,6 +171,7 @@ int Stack::RunOnce(uint64_t now_ns) {
   counters_.udp_unpolled += udp_events_.size() - udp_events_head_;
   udp_events_.clear();
   udp_events_head_ = 0;
+  if (reasm_) reasm_->Release();
 
   int work = FlushTx();  // what the application produced since the last iteration
   const int n = queue_->RxBurst(rx_burst_.data(), config_.rx_batch);
@@ -171,6 +180,7 @@ int Stack::RunOnce(uint64_t now_ns) {
   if (arp_->HasReady()) DrainArpReady();
   if (tcp_->NextDeadline() <= now_ns_) tcp_->Advance(now_ns_);
   if (now_ns_ >= next_arp_poll_ns_) RunArpTimers();
+  if (reasm_ && reasm_->NextDeadline() <= now_ns_) reasm_->Expire(now_ns_);
   work += n + FlushTx();
   queue_->Poll();
   return work;
@@ -182,6 +192,7 @@ uint64_t Stack::NextDeadline() const {
   if (tx_backlog_head_ < tx_backlog_.size() || arp_->HasReady()) return now_ns_;
   uint64_t d = tcp_->NextDeadline();
   if (arp_->unresolved() > 0) d = std::min(d, next_arp_poll_ns_);
+  if (reasm_) d = std::min(d, reasm_->NextDeadline());
   return d;
 }
 
@@ -295,7 +306,8 @@ absl::Status Stack::UdpUnbind(uint16_t port) {
   X(rx_syn_sent_dropped) X(passive_opens) X(active_opens) X(backlog_drops) X(table_full_drops)   \
   X(syn_cookies_sent) X(syn_cookies_accepted) X(syn_cookies_rejected)                           \
   X(cookie_table_full_resets) X(time_wait_reused)                                               \
-  X(rx_out_of_window) X(oow_acks_suppressed) X(rx_paws_rejected) X(rx_no_ack_flag)              \
+  X(rx_out_of_window) X(oow_acks_suppressed) X(rx_paws_rejected) X(rx_paws_disordered_acks)     \
+  X(rx_no_ack_flag)                                                                             \
   X(rx_ack_too_new) X(rx_ack_too_old) X(rx_dup_acks) X(rx_ooo_segments) X(rx_ooo_dropped)       \
   X(rx_data_after_close) X(rx_rst_accepted) X(rx_rst_ignored) X(rx_syn_in_window)               \
   X(challenge_acks) X(challenge_acks_suppressed) X(tx_segments) X(tx_data_segments)             \
@@ -320,6 +332,8 @@ void Stack::ForEachCounter(absl::FunctionRef<void(absl::string_view, uint64_t)> 
   fn("stack.arp_entries", arp_->entries());
   fn("stack.tx_backlog", tx_backlog_.size() - tx_backlog_head_);
   fn("stack.pool_free", pool_->available());
+  fn("stack.reasm_datagrams", reasm_ ? reasm_->datagrams() : 0);
+  fn("stack.reasm_bytes", reasm_ ? reasm_->bytes_held() : 0);
   net::ForEachNetCounter(net_counters_, [&](absl::string_view name, uint64_t value) {
     fn(absl::StrCat("net.", name), value);
   });

@@ -71,6 +71,7 @@
 #include "dataplane/net/ethernet.h"
 #include "dataplane/net/icmp.h"
 #include "dataplane/net/ipv4.h"
+#include "dataplane/net/ipv4_reasm.h"
 #include "dataplane/net/tcp/tcp_engine.h"
 #include "dataplane/nic/queue.h"
 
@@ -94,6 +95,9 @@ struct StackConfig {
   // tokens (Linux icmp_msgs_burst). 0 per second: never send ICMP errors.
   uint32_t icmp_errors_per_second = 1000;
   uint32_t icmp_error_burst = 50;
+  // IPv4 reassembly of fragments to us (limits in ipv4_reasm.h). reasm.max_datagrams 0: no
+  // reassembly, every fragment dropped and counted as net.ip_fragment.
+  net::Ipv4ReasmConfig reasm;
 };
 
 enum class StackEventType : uint8_t {
@@ -151,6 +155,8 @@ const char* UdpSendResultName(UdpSendResult r);
   X(icmp_errors_not_allowed, "ICMP errors not sent: to broadcast, from a non-unicast source...") \
   X(icmp_errors_rx, "ICMP unreachable / time exceeded received about a packet of ours") \
   X(icmp_udp_errors, "of those, about a UDP datagram we sent (counted only)")       \
+  X(ip_fragments, "IPv4 fragments to us handed to the reassembler")                  \
+  X(ip_reassembled, "IPv4 datagrams completed from fragments and dispatched")        \
   X(udp_delivered, "datagrams delivered as kUdpReceived")                            \
   X(udp_sent, "datagrams sent by UdpSend")                                           \
   X(udp_unpolled, "kUdpReceived events discarded because RunOnce came before PollEvents") \
@@ -210,7 +216,7 @@ class Stack {
 
   // Calls fn(name, value) for every counter: "stack.<field>", "net.<field>", "tcp.<field>", the
   // queue's "nic.<field>", and gauges ("stack.tcp_connections", "stack.arp_entries",
-  // "stack.tx_backlog", "stack.pool_free").
+  // "stack.tx_backlog", "stack.pool_free", "stack.reasm_datagrams", "stack.reasm_bytes").
   void ForEachCounter(absl::FunctionRef<void(absl::string_view, uint64_t)> fn) const;
 
   const StackCounters& counters() const { return counters_; }
@@ -243,7 +249,9 @@ class Stack {
   // ip.payload lives in the reassembler) to TCP, UDP or ICMP by protocol. Sets *keep_payload when
   // a kUdpReceived event points into ip.payload: the caller keeps its buffer until the next RunOnce.
   void DispatchIpv4(const net::EthernetFrame& eth, const net::Ipv4Packet& ip, bool* keep_payload);
-  // A fragment (ip.IsFragment()). No reassembly yet: dropped and counted as net.ip_fragment.
+  // A fragment (ip.IsFragment()): held by the reassembler; the fragment that completes a datagram
+  // dispatches it (its payload stays in the reassembler until the next RunOnce if a kUdpReceived
+  // event points into it). Without a reassembler: dropped and counted as net.ip_fragment.
   void ReceiveFragment(const net::EthernetFrame& eth, const net::Ipv4Packet& ip);
 
   // ICMP (stack_icmp.cc): echo requests and errors received; errors sent.
@@ -282,6 +290,7 @@ class Stack {
   net::Ipv4IdCounter ip_ids_;
   std::unique_ptr<TcpOut> tcp_out_;
   std::unique_ptr<net::tcp::TcpEngine> tcp_;
+  std::optional<net::Ipv4Reassembler> reasm_;  // empty: reassembly off
   std::vector<uint64_t> udp_bound_;  // bitmap over 65536 ports
   std::vector<nic::Packet> rx_burst_;
   std::vector<uint32_t> rx_held_;  // RX buffers that UDP events point into

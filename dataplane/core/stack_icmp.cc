@@ -27,9 +27,13 @@ void Stack::ReceiveIcmp(const net::EthernetFrame& eth, const net::Ipv4Packet& ip
   uint32_t buf = core::MbufPool::kNoBuffer;
   uint8_t* p = StartFrame(&buf);
   if (p == nullptr) return;
+  // The reply is one frame: a reassembled request whose reply would exceed the MTU is dropped
+  // (icmp_no_room); ix sends no fragments.
+  const size_t room = std::min<size_t>(pool_->buffer_size() - pool_->headroom(),
+                                       net::kEthHeaderLen + net::kEthMtu);
   size_t len = 0;
-  const Drop d = net::AnswerIcmp(ip, eth.src, config_.mac, config_.ip, &ip_ids_,
-                                 absl::MakeSpan(p, pool_->buffer_size() - pool_->headroom()), &len);
+  const Drop d =
+      net::AnswerIcmp(ip, eth.src, config_.mac, config_.ip, &ip_ids_, absl::MakeSpan(p, room), &len);
   if (d != Drop::kNone) {
     pool_->Free(buf);
     net::CountDrop(&net_counters_, d);

@@ -79,8 +79,18 @@ void Stack::ReceiveIpv4(const net::EthernetFrame& eth, bool* keep) {
   DispatchIpv4(eth, ip, keep);
 }
 
-void Stack::ReceiveFragment(const net::EthernetFrame& /*eth*/, const net::Ipv4Packet& /*ip*/) {
-  net::CountDrop(&net_counters_, Drop::kIpFragment);  // no reassembly yet: dropped, counted
+void Stack::ReceiveFragment(const net::EthernetFrame& eth, const net::Ipv4Packet& ip) {
+  if (!reasm_) {
+    net::CountDrop(&net_counters_, Drop::kIpFragment);
+    return;
+  }
+  ++counters_.ip_fragments;
+  net::Ipv4Packet whole;
+  if (reasm_->Add(ip, now_ns_, &whole) != net::ReasmResult::kComplete) return;  // held or counted
+  ++counters_.ip_reassembled;
+  bool keep = false;
+  DispatchIpv4(eth, whole, &keep);
+  if (!keep) reasm_->ReleaseLast();
 }
 
 void Stack::DispatchIpv4(const net::EthernetFrame& eth, const net::Ipv4Packet& ip, bool* keep) {

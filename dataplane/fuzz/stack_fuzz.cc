@@ -12,6 +12,9 @@
 //   4: an ICMP error (fuzzed type, code, next-hop MTU) quoting a connection of A: with a sequence
 //      number outside [SND.UNA, SND.MAX) (a forgery: must change nothing, and is counted), or
 //      inside it (may lower the MSS, never raise it);
+//   5: an IPv4 fragment to A (fuzzed id from a few, protocol, offset, MF, length, bytes), so that
+//      datagrams complete, overlap, time out and hit every reassembly limit; A's reassembler must
+//      stay within its limits (checked after every operation);
 // after each operation A runs one iteration and its frames are drained. At the end every mbuf
 // must be back in its pool once the stacks are gone (a leaked or double-freed buffer aborts).
 #include <cstddef>
@@ -94,6 +97,10 @@ StackConfig Config(const ix::net::MacAddress& mac, ix::net::Ipv4Address ip) {
   c.arp.capacity = 8;
   c.arp.max_unresolved = 4;
   c.arp.pending_frames = 8;
+  c.reasm.max_datagrams = 4;  // small limits, so that inputs reach them
+  c.reasm.max_fragments = 8;
+  c.reasm.max_bytes = 8 * 1024;
+  c.reasm.timeout_ns = 2 * kSec;
   return c;
 }
 
@@ -305,9 +312,50 @@ struct World {
     }
   }
 
+  // Op 5. A fragment B -> A, header checksum right.
+  void Fragment(Input& in) {
+    static constexpr uint8_t kProtos[4] = {ix::net::kIpProtoUdp, ix::net::kIpProtoIcmp,
+                                           ix::net::kIpProtoTcp, 99};
+    const uint8_t how = in.U8();
+    const uint16_t field = in.U16();  // MF (bit 13) and the offset in 8-byte units (bits 0-12)
+    const absl::Span<const uint8_t> data = in.Bytes(in.U16() % 1481);
+    std::vector<uint8_t> frame(14 + 20 + data.size());
+    (void)ix::net::BuildEthernetHeader(absl::MakeSpan(frame), kMacA, kMacB,
+                                       ix::net::kEtherTypeIpv4);
+    ix::net::Ipv4Header h;
+    h.src = kIpB;
+    h.dst = kIpA;
+    h.protocol = kProtos[how % 4];
+    h.id = static_cast<uint16_t>(how >> 2 & 7);
+    (void)ix::net::BuildIpv4Header(absl::MakeSpan(frame).subspan(14), h, data.size());
+    uint8_t* ip = frame.data() + 14;
+    ix::net::StoreBe16(ip + 6, static_cast<uint16_t>(field & 0x3fff));
+    ix::net::StoreBe16(ip + 10, 0);
+    const uint16_t csum = ix::net::InternetChecksum(absl::MakeConstSpan(ip, 20));
+    memcpy(ip + 10, &csum, sizeof(csum));  // the checksum is in memory order
+    if (!data.empty()) memcpy(frame.data() + 34, data.data(), data.size());
+    (void)Deliver(frame);
+  }
+
+  // The reassembler stays within the limits of Config().
+  void CheckReassembly() const {
+    const ix::net::Ipv4ReasmConfig& r = a->config().reasm;
+    uint64_t datagrams = 0, bytes = 0;
+    a->ForEachCounter([&](absl::string_view name, uint64_t v) {
+      if (name == "stack.reasm_datagrams") datagrams = v;
+      if (name == "stack.reasm_bytes") bytes = v;
+    });
+    if (datagrams > r.max_datagrams || bytes > r.max_bytes) {
+      fprintf(stderr, "stack_fuzz: reassembly holds %lu datagrams, %lu bytes (limits %u, %u)\n",
+              static_cast<unsigned long>(datagrams), static_cast<unsigned long>(bytes),
+              r.max_datagrams, r.max_bytes);
+      abort();
+    }
+  }
+
   void Run(Input& in) {
     for (int ops = 0; !in.empty() && ops < 256; ++ops) {
-      switch (in.U8() % 5) {
+      switch (in.U8() % 6) {
         case 0:
           (void)Deliver(in.Bytes(in.U8() * 8 + in.U8() % 8));
           break;
@@ -323,11 +371,15 @@ struct World {
         case 4:
           IcmpError(in);
           break;
+        case 5:
+          Fragment(in);
+          break;
       }
       pair.SetNowNs(now);
       a->RunOnce(now);
       Drain(*a, &server);
       (void)a->NextDeadline();
+      CheckReassembly();
       DiscardAtoB();
     }
   }

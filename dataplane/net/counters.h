@@ -49,7 +49,17 @@ namespace ix::net {
   X(IpBadIhl, ip_bad_ihl, "IPv4 IHL below 5")                                                    \
   X(IpBadLength, ip_bad_length, "IPv4 total length below IHL*4 or beyond the bytes received")    \
   X(IpBadChecksum, ip_bad_checksum, "IPv4 header checksum wrong")                                \
-  X(IpFragment, ip_fragment, "IPv4 fragment (MF set or offset not 0): no reassembly")            \
+  X(IpFragment, ip_fragment, "IPv4 fragment with reassembly off")                               \
+  X(IpReasmBadLength, ip_reasm_bad_length, "IPv4 fragment empty, or not last and not 8-byte multiple") \
+  X(IpReasmTooLong, ip_reasm_too_long, "IPv4 fragment ending past 65515 payload bytes")          \
+  X(IpReasmBadEnd, ip_reasm_bad_end, "IPv4 datagram discarded: fragments disagree on its end")    \
+  X(IpReasmOverlap, ip_reasm_overlap, "IPv4 datagram discarded: a fragment overlapped held bytes") \
+  X(IpReasmDuplicate, ip_reasm_duplicate, "IPv4 fragment exactly repeating a held one (dropped)") \
+  X(IpReasmTooManyFragments, ip_reasm_too_many_fragments, "IPv4 datagram discarded: too many fragments") \
+  X(IpReasmTableFull, ip_reasm_table_full, "IPv4 fragment of a new datagram: reassembly table full") \
+  X(IpReasmNoMemory, ip_reasm_no_memory, "IPv4 fragment dropped: reassembly memory limit reached") \
+  X(IpReasmTimeout, ip_reasm_timeout, "IPv4 datagram discarded: not complete within the timeout") \
+  X(IpReasmOutputFull, ip_reasm_output_full, "IPv4 datagram discarded: completed, no output room") \
   X(IpTtlZero, ip_ttl_zero, "IPv4 TTL 0")                                                        \
   X(IpOtherHost, ip_other_host, "IPv4 destination neither ours nor broadcast")                   \
   X(IpUnknownProtocol, ip_unknown_protocol, "IP protocol nobody handles (demultiplexer)")        \
@@ -57,7 +67,7 @@ namespace ix::net {
   X(IcmpBadChecksum, icmp_bad_checksum, "ICMP checksum wrong")                                   \
   X(IcmpOtherType, icmp_other_type, "ICMP type not handled (the stack takes echo requests and errors)")               \
   X(IcmpNotUnicast, icmp_not_unicast, "ICMP echo request or error not sent to our unicast address")       \
-  X(IcmpNoRoom, icmp_no_room, "caller buffer too small for the echo reply")                      \
+  X(IcmpNoRoom, icmp_no_room, "echo reply would not fit the caller's buffer (one frame)")      \
   X(IcmpBadQuote, icmp_bad_quote, "ICMP error whose quoted IPv4 header + 8 bytes is malformed")   \
   X(IcmpQuoteNotOurs, icmp_quote_not_ours, "ICMP error quoting a packet not sent from our IP") \
   X(IcmpQuoteOtherProtocol, icmp_quote_other_protocol, "ICMP error quoting neither TCP nor UDP") \

@@ -51,6 +51,8 @@ ABSL_FLAG(int, rx_ring, 8192,
           "AF_XDP RX and fill ring size (frames the kernel may queue for us; a power of two)");
 ABSL_FLAG(int, tcp_buffer_kib, 256, "TCP send and receive buffer per connection, KiB");
 ABSL_FLAG(bool, tcp_sack, true, "offer and use TCP selective acknowledgements (RFC 2018/6675)");
+ABSL_FLAG(int, reasm_datagrams, 64,
+          "IPv4 datagrams reassembled from fragments at once (0: fragments dropped; 1..1024)");
 ABSL_FLAG(std::string, impair_rx, "",
           "testing: netem-like impairment of received frames, e.g. "
           "loss=1,duplicate=1,reorder=5,delay_us=1000 (percent; see stack_fault_queue.h)");
@@ -132,7 +134,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ix-echo --iface=IF --ip=A.B.C.D [--prefix=24] [--port=7] [--mode=echo|http] [--batch=64]\n"
       "        [--queue=0] [--xdp_mode=auto|copy|zerocopy] [--max_conns=16384] [--duration_s=0]\n"
-      "        [--tcp_sack=true|false]\n"
+      "        [--tcp_sack=true|false] [--reasm_datagrams=64]\n"
       "A TCP/UDP echo or tiny HTTP server on the ix stack (library mode, AF_XDP). Run it in the\n"
       "network namespace of the interface; give the interface no Linux IP address.\n"
       "At exit (SIGINT/SIGTERM) and on SIGUSR1 it prints its non-zero counters on stderr, one\n"
@@ -171,6 +173,8 @@ int main(int argc, char** argv) {
   }
   const int max_conns = absl::GetFlag(FLAGS_max_conns);
   if (max_conns < 1 || max_conns > (1 << 24) - 1) Usage("--max_conns must be in 1..16777215");
+  const int reasm = absl::GetFlag(FLAGS_reasm_datagrams);
+  if (reasm < 0 || reasm > 1024) Usage("--reasm_datagrams must be in 0..1024");
   const int duration_s = absl::GetFlag(FLAGS_duration_s);
   if (duration_s < 0) Usage("--duration_s must be >= 0");
   const int buffers = absl::GetFlag(FLAGS_buffers);
@@ -236,6 +240,7 @@ int main(int argc, char** argv) {
   sc.tcp.max_connections = static_cast<uint32_t>(max_conns);
   sc.tcp.send_buffer_bytes = sc.tcp.recv_buffer_bytes = static_cast<uint32_t>(tcp_kib) * 1024;
   sc.tcp.sack = absl::GetFlag(FLAGS_tcp_sack);
+  sc.reasm.max_datagrams = static_cast<uint32_t>(reasm);
   absl::StatusOr<std::unique_ptr<ix::dp::Stack>> stack = ix::dp::Stack::Create(sc, nic_queue);
   if (!stack.ok()) {
     fprintf(stderr, "ix-echo: %s\n", std::string(stack.status().message()).c_str());

@@ -254,6 +254,7 @@ class TcpEngine {
   void HandleSynSent(uint32_t idx, const TcpSegmentView& seg, uint64_t now_ns);
   void HandleSynchronized(uint32_t idx, const TcpSegmentView& seg, uint64_t now_ns);
   bool CheckSeq(TcpConn& c, const TcpSegmentView& seg, uint64_t now_ns);
+  bool IsDisorderedAck(const TcpConn& c, const TcpSegmentView& seg) const;
   void HandleRst(uint32_t idx, const TcpSegmentView& seg, uint64_t now_ns);
   void NegotiateOptions(TcpConn& c, const TcpOptions& peer);
   // tcp_ack.cc: ACK processing and congestion control. HandleAck returns false when the rest of

@@ -275,13 +275,32 @@ void TcpEngine::HandleSynSent(uint32_t idx, const TcpSegmentView& seg, uint64_t 
   c.rtt_timing = false;
 }
 
+// A pure duplicate ACK that PAWS would drop only because the network reordered it behind a
+// later segment of the peer (its timestamp is older than TS.Recent by less than one RTO, counted
+// in the peer's ticks as if they were 1 ms, RFC 7323's fastest clock): it is exactly the kind of
+// segment reordering produces, carries SACK blocks recovery needs, and cannot change our state
+// beyond what a duplicate ACK does (no data, no new ACK, no larger window). Linux accepts these
+// too (tcp_disordered_ack).
+bool TcpEngine::IsDisorderedAck(const TcpConn& c, const TcpSegmentView& seg) const {
+  if (!(seg.flags & kTcpAck) || (seg.flags & (kTcpSyn | kTcpFin | kTcpRst)) ||
+      seg.PayloadSize() != 0 || seg.seq != c.rcv_nxt || seg.ack != c.snd_una) {
+    return false;
+  }
+  if ((uint32_t{seg.window} << c.snd_wscale) > c.snd_wnd) return false;  // would open the window
+  const uint64_t replay_ticks = std::max<uint64_t>(c.rto_ns / 1'000'000, 1);
+  return c.ts_recent - seg.options.ts_val <= replay_ticks;
+}
+
 // RFC 9293 3.10.7.4 first check, with RFC 7323 PAWS. Returns false if the segment is dropped.
 bool TcpEngine::CheckSeq(TcpConn& c, const TcpSegmentView& seg, uint64_t now_ns) {
   const bool rst = seg.flags & kTcpRst;
   if (c.ts_ok && seg.options.has_timestamps && !rst && SeqLt(seg.options.ts_val, c.ts_recent)) {
-    ++counters_.rx_paws_rejected;
-    SendAck(c, now_ns);
-    return false;
+    if (!IsDisorderedAck(c, seg)) {
+      ++counters_.rx_paws_rejected;
+      SendAck(c, now_ns);
+      return false;
+    }
+    ++counters_.rx_paws_disordered_acks;  // accepted; TS.Recent does not move (SeqGeq below)
   }
   const uint32_t len = seg.SeqLen();
   const uint32_t wnd = c.RcvWnd();

@@ -566,6 +566,32 @@ TEST(TcpTimerTest, WindowScalingTimestampsRttmAndPaws) {
   segs = b.out.Take();
   ASSERT_EQ(segs.size(), 1u);
   EXPECT_EQ(segs[0].options.ts_ecr, 5002u);  // TS.Recent unchanged
+  // ...but a pure duplicate ACK reordered behind the segment that set TS.Recent is accepted
+  // (Linux's tcp_disordered_ack): no data, no new ACK, no larger window, less than an RTO old.
+  SegSpec dup{.src_port = 80,
+              .dst_port = 5555,
+              .seq = c.peer_nxt + 10,
+              .ack = c.our_nxt + 100,
+              .flags = kTcpAck,
+              .window = 1000,
+              .options = ts};
+  dup.options.ts_val = 5001;
+  b.Inject(dup);
+  EXPECT_EQ(b.engine->counters().rx_paws_disordered_acks, 1u);
+  EXPECT_EQ(b.engine->counters().rx_paws_rejected, 1u);
+  EXPECT_TRUE(b.out.Take().empty()) << "accepted: no ACK in answer";
+  // Not when it is far older than an RTO, nor when it would open the window.
+  dup.options.ts_val = 5002 - 100'000;
+  b.Inject(dup);
+  dup.options.ts_val = 5001;
+  dup.window = 2000;
+  b.Inject(dup);
+  EXPECT_EQ(b.engine->counters().rx_paws_disordered_acks, 1u);
+  EXPECT_EQ(b.engine->counters().rx_paws_rejected, 3u);
+  segs = b.out.Take();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[1].options.ts_ecr, 5002u);  // TS.Recent never moved back
+  EXPECT_EQ(b.engine->Info(*id)->snd_wnd, 8000u);
 }
 
 TEST(TcpTimerTest, PeerMssLimitsSegmentSize) {

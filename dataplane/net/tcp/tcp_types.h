@@ -142,6 +142,7 @@ struct TcpCounters {
   uint64_t rx_out_of_window = 0;     // failed the sequence acceptability test
   uint64_t oow_acks_suppressed = 0;  // ... and, being a bare ACK, got no answer (rate limit)
   uint64_t rx_paws_rejected = 0;     // RFC 7323 PAWS
+  uint64_t rx_paws_disordered_acks = 0;  // old timestamp, but a reordered pure dup ACK: accepted
   uint64_t rx_no_ack_flag = 0;
   uint64_t rx_ack_too_new = 0;  // acknowledges unsent data
   uint64_t rx_ack_too_old = 0;  // RFC 5961 5.2
