@@ -1,9 +1,11 @@
 """Two network namespaces joined by a veth pair, made and always removed by bench/run.
 
-Names carry the harness's pid ("ixb<pid>a"/"ixb<pid>b", interfaces "ixv<pid>a"/"ixv<pid>b",
-plus a counter) so that concurrent runs never collide, and leftovers of dead runs can be removed
-by clean_stale(). Side A is the client (10.77.<n>.1/24), side B the server (10.77.<n>.2/24, or no
-address when the system under test owns it, as ix-echo does).
+Names carry the harness's pid ("ixb<pid>-<n>a"/"ixb<pid>-<n>b", interfaces "ixv<pid><n>a"/
+"ixv<pid><n>b", n a counter) so that concurrent runs never collide, and leftovers of dead runs can
+be removed by clean_stale(). Other topologies (netem.py's three namespaces, the middle one
+"ixb<pid>-<n>m") take their index and registration from next_index() and track(). Side A is the
+client (10.77.<n>.1/24), side B the server (10.77.<n>.2/24, or no address when the system under
+test owns it, as ix-echo does).
 """
 
 import ctypes
@@ -27,10 +29,35 @@ def _ip(*args, check=True):
     return r
 
 
+def next_index():
+    """A fresh per-process index for namespace and interface names (never reused)."""
+    n = _counter[0]
+    _counter[0] += 1
+    return n
+
+
+def track(topology):
+    """Registers an object with destroy() so that destroy_all() removes it (on exit, Ctrl-C or
+    an error); its destroy() must call untrack()."""
+    _made.append(topology)
+
+
+def untrack(topology):
+    if topology in _made:
+        _made.remove(topology)
+
+
+def set_tx_checksum_off(ns, ifname):
+    """tx_checksum_off() on ifname inside namespace ns (raises RuntimeError on failure)."""
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
+                        "--tx-checksum-off", ifname], capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError("tx checksum offload off on %s: %s" % (ifname, r.stderr.strip()))
+
+
 class NetnsPair:
     def __init__(self, server_ip=True):
-        n = _counter[0]
-        _counter[0] += 1
+        n = next_index()
         pid = os.getpid()
         self.ns_a = "%s%d-%da" % (_PREFIX, pid, n)
         self.ns_b = "%s%d-%db" % (_PREFIX, pid, n)
@@ -41,7 +68,7 @@ class NetnsPair:
         self.ip_b = "10.77.%d.2" % subnet
         self.server_ip = server_ip
         self._created = []
-        _made.append(self)
+        track(self)
         try:
             self._create()
         except Exception:
@@ -65,11 +92,7 @@ class NetnsPair:
         # hardware, so an AF_XDP receiver (the ix stack on side B) sees them unfinished and drops
         # them as corrupt. The client side therefore computes its checksums in software, for
         # every system alike.
-        r = subprocess.run(["ip", "netns", "exec", self.ns_a, sys.executable,
-                            os.path.abspath(__file__), "--tx-checksum-off", self.if_a],
-                           capture_output=True, text=True, timeout=20)
-        if r.returncode != 0:
-            raise RuntimeError("tx checksum offload off on %s: %s" % (self.if_a, r.stderr.strip()))
+        set_tx_checksum_off(self.ns_a, self.if_a)
         if self.server_ip:
             _ip("-n", self.ns_b, "addr", "add", self.ip_b + "/24", "dev", self.if_b)
         else:
@@ -89,8 +112,7 @@ class NetnsPair:
         for ns in reversed(self._created):
             _ip("netns", "del", ns, check=False)
         self._created = []
-        if self in _made:
-            _made.remove(self)
+        untrack(self)
 
     def __enter__(self):
         return self
@@ -114,13 +136,20 @@ def _pid_alive(pid):
         return False
 
 
+def owner_pid(ns_name):
+    """The pid of the harness that made namespace ns_name (the pairs' a and b, netem.py's middle
+    m), or None if the name is not one of ours."""
+    m = re.match(r"^%s(\d+)-\d+[abm]$" % _PREFIX, ns_name)
+    return int(m.group(1)) if m else None
+
+
 def clean_stale():
     """Removes namespaces left by bench/run processes that no longer exist."""
     r = _ip("netns", "list", check=False)
     for line in r.stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        m = re.match(r"^%s(\d+)-\d+[ab]$" % _PREFIX, name)
-        if m and not _pid_alive(int(m.group(1))):
+        pid = owner_pid(name)
+        if pid is not None and not _pid_alive(pid):
             _ip("netns", "del", name, check=False)
     for name in os.listdir("/tmp"):  # ixd sockets of dead runs (systems.ixd_socket)
         m = re.match(r"^%s(\d+)-\d+b-ixd\.sock$" % _PREFIX, name)

@@ -291,6 +291,106 @@ def _sweeps(res, key, title, baseline):
     return out + [""]
 
 
+def _sack_cell(runs):
+    vals = {r.get("sack_negotiated") for r in runs if r.get("ok")}
+    if len(vals) != 1 or None in vals:
+        return "-" if not vals or vals == {None} else "mixed"
+    return "on" if vals.pop() else "off"
+
+
+def netem_lines(section):
+    """The netem section: per case and system, completion time, goodput, retransmissions of the
+    server under test and of the Linux client, and ratios against Linux in the same case."""
+    if section is None:
+        return []
+    st = section.get("settings", {})
+    results = section.get("results", [])
+    out = ["## Impaired links: bulk transfers with and without SACK (netem)", "",
+           "A Linux client (`bench/harness/transfer.py`) sends %s of a reproducible pattern "
+           "through each echo server and reads them back, checked byte for byte; completion "
+           "time runs from connect() to the last echoed byte, goodput is the bytes sent over "
+           "that time. The kernel has no sch_netem, so `bench/harness/netem_relay.py` in a middle "
+           "namespace impairs both directions (A -- M -- B), with the same seeded decisions for "
+           "every system. The relay is one Python thread sharing CPU %s with the client: it is "
+           "the bottleneck, the same for every system (the \"none\" case is that raw limit), so "
+           "compare systems with each other, not with a real link. Placement: %s." % (
+               _bytes_text(st.get("bytes")), section.get("client_cpu", "-"),
+               section.get("placement")), "",
+           "Median of %s run(s) (min..max), seeds 1..%s. Retransmissions: *server* is the system "
+           "under test (ix-echo's own tcp.retransmits and tcp.retransmitted_bytes; Linux: "
+           "namespace B's Tcp RetransSegs and the socket's `ss -ti` bytes_retrans), *client* the "
+           "Linux client's TCP_INFO (tcpi_total_retrans, tcpi_bytes_retrans). SACK: as the "
+           "handshake agreed (the client's TCP_INFO). Ratios: median / median of linux-epoll in "
+           "the same case (- where Linux's figure is 0)." % (st.get("repeats"),
+                                                              st.get("repeats")), ""]
+    lim = section.get("raw_limit")
+    if lim:
+        out += ["Raw limit (case none, no impairment): %s MiB/s goodput each way (%s), the relay "
+                "forwarding %s frames/s (%s MiB/s, both directions together)." % (
+                    stats.fmt_num(lim["goodput_mib_s"]), lim["system"],
+                    stats.fmt_num(lim["relay_frames_per_s"], 0), stats.fmt_num(lim["relay_mib_s"])),
+                ""]
+    out += ["| case | impairment (each direction) |", "|---|---|"]
+    for case, what in section.get("impairments", {}).items():
+        out.append("| %s | %s |" % (case, what if what != "none" else
+                                    "none: the relay only (raw limit)"))
+    out += ["", "| case | system | SACK | time s | goodput MiB/s | server retrans segs | server "
+            "retrans bytes | client retrans segs | client retrans bytes | server RTOs | "
+            "time / Linux | server retrans bytes / Linux | all retrans bytes / Linux |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    ratios = section.get("ratios_vs_linux", {})
+    notes = []
+    for r in results:
+        if r.get("skipped"):
+            notes.append("- %s %s skipped: %s" % (r["case"], r["system"], r["skipped"]))
+            continue
+        if r.get("failed"):
+            notes.append("- %s %s **FAILED**: %s" % (r["case"], r["system"], r["failed"]))
+        sm = r.get("summary") or {}
+        if (sm.get("relay_unchosen_drops") or {}).get("max"):
+            notes.append("- %s %s: the relay lost up to %d frames it did not choose to (fell "
+                         "behind, or a frame over the MTU)" % (
+                             r["case"], r["system"], sm["relay_unchosen_drops"]["max"]))
+        if r["system"] == "linux-epoll":  # itself: 1.00x, or - where its figure is 0
+            rel = tuple(stats.fmt_ratio(stats.ratio((sm.get(f) or {}).get("median"),
+                                                    (sm.get(f) or {}).get("median")))
+                        for f in ("seconds", "server_retrans_bytes", "retrans_bytes_total"))
+        else:
+            rt = ratios.get(r["case"], {}).get(r["system"], {})
+            rel = (stats.fmt_ratio(rt.get("seconds")),
+                   stats.fmt_ratio(rt.get("server_retrans_bytes")),
+                   stats.fmt_ratio(rt.get("retrans_bytes_total")))
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % ((
+            r["case"], r["system"], _sack_cell(r.get("runs", [])),
+            _spread(sm.get("seconds"), 3), _spread(sm.get("goodput_mib_s"), 1),
+            _spread(sm.get("server_retrans_segs"), 0),
+            _spread(sm.get("server_retrans_bytes"), 0),
+            _spread(sm.get("client_retrans_segs"), 0),
+            _spread(sm.get("client_retrans_bytes"), 0),
+            _spread(sm.get("server_rto_expirations"), 0)) + rel))
+    out += [""] + notes + ([""] if notes else [])
+    first = next((r["runs"][0] for r in results if r.get("runs")), None)
+    if first:
+        for key in ("relay_command", "client_command"):
+            if first.get(key):
+                out.append("- %s: `%s`" % (key.split("_")[0], first[key]))
+        out.append("")
+    return out
+
+
+def _spread(summary, digits):
+    """fmt_spread, with a single value where every run gave the same."""
+    if summary and summary.get("n") and summary["min"] == summary["max"]:
+        return stats.fmt_num(summary["median"], digits)
+    return stats.fmt_spread(summary, digits)
+
+
+def _bytes_text(n):
+    if not n:
+        return "-"
+    return "%g MiB each way" % (n / (1 << 20)) if n % (1 << 16) == 0 else "%d bytes each way" % n
+
+
 def render(res):
     lines = ["# ix benchmark report", ""]
     if res.get("network_skipped"):
@@ -306,6 +406,7 @@ def render(res):
     lines += _sweeps(res, "kv", "Memcached protocol under offered load (90% get, 100 B values)",
                      "memcached")
     lines += kv_comparison_lines(res.get("kv_comparison"))
+    lines += netem_lines(res.get("netem"))
     if res.get("plots"):
         lines += ["## Plots", ""] + ["![%s](%s)" % (p, p) for p in res["plots"]] + [""]
     return "\n".join(lines) + "\n"
