@@ -78,6 +78,15 @@ std::vector<uint8_t> EchoRequest(size_t data_len) {
   return m;
 }
 
+// Parses a frame the stack sent as Ethernet, IPv4 and ICMP, each of which must be well formed.
+// `frame` must outlive *ip and *msg, which point into it.
+void ParseIcmpFrame(const std::vector<uint8_t>& frame, net::Ipv4Packet* ip, net::IcmpMessage* msg) {
+  net::EthernetFrame eth;
+  ASSERT_EQ(net::ParseEthernet(frame, &eth), net::Drop::kNone);
+  ASSERT_EQ(net::ParseIpv4(eth.payload, ip), net::Drop::kNone);
+  ASSERT_EQ(net::ParseIcmp(ip->payload, msg), net::Drop::kNone);
+}
+
 TEST(StackReasm, UdpInFragmentsOutOfOrderIsDeliveredWhole) {
   Raw r;
   ASSERT_TRUE(r.stack->UdpBind(kPort).ok());
@@ -146,13 +155,10 @@ TEST(StackReasm, FragmentedPingIsAnsweredInOneFrame) {
   r.stack->RunOnce(1 * kSec);
   auto out = r.Receive();
   ASSERT_EQ(out.size(), 1u);
-  net::EthernetFrame eth;
-  ASSERT_EQ(net::ParseEthernet(out[0], &eth), net::Drop::kNone);
   net::Ipv4Packet ip;
-  ASSERT_EQ(net::ParseIpv4(eth.payload, &ip), net::Drop::kNone);
-  EXPECT_FALSE(ip.IsFragment());
   net::IcmpMessage msg;
-  ASSERT_EQ(net::ParseIcmp(ip.payload, &msg), net::Drop::kNone);
+  ASSERT_NO_FATAL_FAILURE(ParseIcmpFrame(out[0], &ip, &msg));
+  EXPECT_FALSE(ip.IsFragment());
   EXPECT_EQ(msg.type, net::kIcmpEchoReply);
   EXPECT_EQ(std::vector<uint8_t>(msg.message.begin() + 4, msg.message.end()),
             std::vector<uint8_t>(req.begin() + 4, req.end()));
@@ -192,12 +198,9 @@ TEST(StackReasm, FragmentedUdpToAnUnboundPortGetsPortUnreachableQuotingTheWhole)
   r.stack->RunOnce(1 * kSec);
   auto out = r.Receive();
   ASSERT_EQ(out.size(), 1u);
-  net::EthernetFrame eth;
-  ASSERT_EQ(net::ParseEthernet(out[0], &eth), net::Drop::kNone);
   net::Ipv4Packet ip;
-  ASSERT_EQ(net::ParseIpv4(eth.payload, &ip), net::Drop::kNone);
   net::IcmpMessage msg;
-  ASSERT_EQ(net::ParseIcmp(ip.payload, &msg), net::Drop::kNone);
+  ASSERT_NO_FATAL_FAILURE(ParseIcmpFrame(out[0], &ip, &msg));
   EXPECT_EQ(msg.type, net::kIcmpDestUnreachable);
   EXPECT_EQ(msg.code, net::kIcmpCodePortUnreachable);
   // The quoted header is the reassembled datagram's: whole length, no fragment bits.
